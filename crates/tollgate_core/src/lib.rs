@@ -1,0 +1,18 @@
+//! tollgate's domain: the rules of accounts and credentials, free of I/O, over the `Store` and `Clock` ports.
+
+pub mod account;
+pub mod api_key;
+pub mod audit;
+pub mod clock;
+pub mod email;
+pub mod id;
+pub mod password;
+pub mod secret;
+pub mod store;
+pub mod token;
+
+pub use clock::{Clock, SystemClock};
+pub use email::Email;
+pub use id::{ApiKeyId, AuditId, TenantId, UserId};
+pub use secret::Secret;
+pub use store::{Store, StoreError};

@@ -1,0 +1,235 @@
+//! Connecting to SQLite or PostgreSQL and applying migrations. The only place that knows
+//! which database is behind the pools; SQLite gets a single writer so writers never fight.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("database url must start with sqlite: or postgres://")]
+    UnsupportedUrl,
+    #[error("cannot create the database directory {path}: {source}")]
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the {backend} database: {message}")]
+    Connect {
+        backend: &'static str,
+        message: String,
+    },
+    #[error("migration failed: {0}")]
+    Migrate(String),
+}
+
+/// The store over a pool of connections; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pub(crate) read: AnyPool,
+    /// Every write goes through here. On SQLite it holds one connection, so write
+    /// transactions queue in the pool instead of failing with SQLITE_BUSY; on PostgreSQL it
+    /// is the same pool as `read`.
+    pub(crate) write: AnyPool,
+    backend: Backend,
+}
+
+/// The migrations this build knows, embedded in the binary; numbered and never edited once landed.
+pub fn migrator() -> Migrator {
+    let migration = |version: i64, description: &'static str, sql: &'static str| {
+        Migration::new(
+            version,
+            Cow::Borrowed(description),
+            MigrationType::Simple,
+            Cow::Borrowed(sql),
+            false,
+        )
+    };
+    Migrator {
+        migrations: Cow::Owned(vec![migration(
+            1,
+            "foundation",
+            include_str!("../migrations/0001_foundation.sql"),
+        )]),
+        ignore_missing: false,
+        // Several instances starting at once on one PostgreSQL take an advisory lock in turn.
+        locking: true,
+        no_tx: false,
+    }
+}
+
+impl SqlStore {
+    /// Connects without migrating. `sqlite:` URLs get their directory created and are opened
+    /// read-write-create; `postgres://` URLs are used as given.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, ConnectError> {
+        install_default_drivers();
+        let backend = Backend::of_url(url).ok_or(ConnectError::UnsupportedUrl)?;
+        let connect_error = |e: sqlx::Error| ConnectError::Connect {
+            backend: backend.name(),
+            message: e.to_string(),
+        };
+        match backend {
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(max_connections.max(1))
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .map_err(connect_error)?;
+                Ok(Self {
+                    read: pool.clone(),
+                    write: pool,
+                    backend,
+                })
+            }
+            Backend::Sqlite => {
+                let url = sqlite_url(url)?;
+                let in_memory = url.contains(":memory:");
+                let options = |max: u32| {
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .acquire_timeout(Duration::from_secs(30))
+                        .after_connect(|conn, _meta| {
+                            Box::pin(async move {
+                                // WAL lets readers run beside the writer; NORMAL sync is
+                                // durable across process crashes in WAL mode.
+                                conn.execute(
+                                    "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+                                     PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;",
+                                )
+                                .await?;
+                                Ok(())
+                            })
+                        })
+                };
+                let write = options(1).connect(&url).await.map_err(connect_error)?;
+                // An in-memory database exists once per connection: readers must share the writer's.
+                let read = if in_memory {
+                    write.clone()
+                } else {
+                    options(max_connections.max(1))
+                        .connect(&url)
+                        .await
+                        .map_err(connect_error)?
+                };
+                Ok(Self {
+                    read,
+                    write,
+                    backend,
+                })
+            }
+        }
+    }
+
+    /// Applies the migrations not yet applied; running it again is a no-op. Returns the
+    /// versions it applied.
+    pub async fn migrate(&self) -> Result<Vec<i64>, ConnectError> {
+        let before = self.applied_version().await.unwrap_or(0);
+        migrator()
+            .run(&self.write)
+            .await
+            .map_err(|e| ConnectError::Migrate(e.to_string()))?;
+        Ok(migrator()
+            .migrations
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| *v > before)
+            .collect())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+
+    pub(crate) async fn applied_version(&self) -> Result<i64, sqlx::Error> {
+        let row: (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_one(&self.read)
+                .await?;
+        Ok(row.0.unwrap_or(0))
+    }
+}
+
+/// Creates the database file's directory and adds `mode=rwc` so a first run creates the file.
+fn sqlite_url(url: &str) -> Result<String, ConnectError> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    if rest.starts_with(":memory:") {
+        return Ok(url.to_string());
+    }
+    let path = rest.split('?').next().unwrap_or(rest);
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|source| ConnectError::Directory {
+            path: parent.display().to_string(),
+            source,
+        })?;
+    }
+    if url.contains("mode=") {
+        Ok(url.to_string())
+    } else if url.contains('?') {
+        Ok(format!("{url}&mode=rwc"))
+    } else {
+        Ok(format!("{url}?mode=rwc"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_are_recognised_by_scheme() {
+        assert_eq!(Backend::of_url("sqlite://data/x.db"), Some(Backend::Sqlite));
+        assert_eq!(
+            Backend::of_url("postgres://u@h/db"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::of_url("postgresql://u@h/db"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(Backend::of_url("mysql://u@h/db"), None);
+    }
+
+    #[test]
+    fn a_sqlite_url_is_opened_read_write_create() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/sub/t.db", dir.path().display());
+        assert_eq!(sqlite_url(&url).expect("ok"), format!("{url}?mode=rwc"));
+        assert!(dir.path().join("sub").is_dir());
+    }
+}

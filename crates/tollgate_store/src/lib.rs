@@ -1,0 +1,14 @@
+//! tollgate's `Store` on SQLite (embedded, the default) and PostgreSQL, with SQL written once.
+
+mod api_keys;
+mod audit;
+mod columns;
+mod database;
+mod sessions;
+mod store;
+mod users;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use database::{Backend, ConnectError, SqlStore};

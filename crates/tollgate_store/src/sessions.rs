@@ -1,0 +1,72 @@
+//! Server-side sessions, looked up by the hash of the cookie token.
+
+use time::OffsetDateTime;
+use tollgate_core::account::{SessionRecord, User};
+use tollgate_core::{Secret, StoreError, UserId};
+
+use crate::SqlStore;
+use crate::columns::{db_error, get, get_time, millis, parse};
+use crate::users::{USER_COLUMNS, user_from_row};
+
+impl SqlStore {
+    pub(crate) async fn insert_session_row(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&session.token_hash)
+        .bind(session.user_id.to_string())
+        .bind(session.csrf_token.expose())
+        .bind(millis(session.created_at))
+        .bind(millis(session.expires_at))
+        .execute(&self.write)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    pub(crate) async fn find_session(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(SessionRecord, User)>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, s.token_hash, s.user_id, s.csrf_token, \
+                    s.created_at AS session_created_at, s.expires_at \
+             FROM sessions s JOIN users ON users.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2"
+        ))
+        .bind(token_hash)
+        .bind(millis(now))
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let session = SessionRecord {
+            token_hash: get(&row, "token_hash")?,
+            user_id: parse(&row, "user_id", UserId::parse)?,
+            csrf_token: Secret::new(get(&row, "csrf_token")?),
+            created_at: get_time(&row, "session_created_at")?,
+            expires_at: get_time(&row, "expires_at")?,
+        };
+        Ok(Some((session, user_from_row(&row)?)))
+    }
+
+    pub(crate) async fn delete_session_row(&self, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.write)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    pub(crate) async fn delete_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(millis(now))
+            .execute(&self.write)
+            .await
+            .map_err(db_error)?;
+        Ok(result.rows_affected())
+    }
+}

@@ -1,0 +1,112 @@
+//! The `Store` port implemented over the SQL modules; each method is one transaction.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use tollgate_core::account::{NewUser, Role, SessionRecord, User};
+use tollgate_core::api_key::{ApiKey, NewApiKey};
+use tollgate_core::audit::AuditEntry;
+use tollgate_core::store::Page;
+use tollgate_core::{ApiKeyId, AuditId, Email, Store, StoreError, UserId};
+
+use crate::SqlStore;
+use crate::columns::db_error;
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ready(&self) -> Result<(), StoreError> {
+        let applied = self.applied_version().await.map_err(db_error)?;
+        let expected = crate::database::migrator()
+            .migrations
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0);
+        if applied < expected {
+            return Err(StoreError::Unavailable(format!(
+                "migrations pending: database at {applied}, this build expects {expected}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn insert_user(&self, user: &NewUser, audit: &AuditEntry) -> Result<User, StoreError> {
+        self.insert_user_with_audit(user, audit).await
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.find_user(id).await
+    }
+
+    async fn credentials_by_email(
+        &self,
+        email: &Email,
+    ) -> Result<Option<(User, Option<String>)>, StoreError> {
+        self.find_credentials(email).await
+    }
+
+    async fn user_by_external_id(&self, external_id: &str) -> Result<Option<User>, StoreError> {
+        self.find_user_by_external_id(external_id).await
+    }
+
+    async fn users(&self, role: Option<Role>, page: Page<UserId>) -> Result<Vec<User>, StoreError> {
+        self.list_users(role, page).await
+    }
+
+    async fn count_users(&self, role: Option<Role>) -> Result<i64, StoreError> {
+        self.count_users_with_role(role).await
+    }
+
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        self.insert_session_row(session).await
+    }
+
+    async fn session(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(SessionRecord, User)>, StoreError> {
+        self.find_session(token_hash, now).await
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        self.delete_session_row(token_hash).await
+    }
+
+    async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.delete_expired(now).await
+    }
+
+    async fn insert_api_key(&self, key: &NewApiKey, audit: &AuditEntry) -> Result<ApiKey, StoreError> {
+        self.insert_key(key, audit).await
+    }
+
+    async fn api_keys(&self, user: UserId) -> Result<Vec<ApiKey>, StoreError> {
+        self.list_keys(user).await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        user: UserId,
+        id: ApiKeyId,
+        now: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError> {
+        self.revoke_key(user, id, now, audit).await
+    }
+
+    async fn authenticate_api_key(
+        &self,
+        key_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(ApiKey, User)>, StoreError> {
+        self.find_key(key_hash, now).await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.append_audit_entry(entry).await
+    }
+
+    async fn audit_log(&self, page: Page<AuditId>) -> Result<Vec<AuditEntry>, StoreError> {
+        self.list_audit(page).await
+    }
+}
