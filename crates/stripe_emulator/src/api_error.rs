@@ -1,0 +1,118 @@
+//! Stripe's error object (`{"error": {type, code, param, message}}`) and the status code that goes with each type.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+/// One API error, rendered exactly as Stripe renders it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct ApiError {
+    pub status: u16,
+    pub kind: &'static str,
+    pub message: String,
+    pub code: Option<String>,
+    pub param: Option<String>,
+    pub decline_code: Option<String>,
+    /// The payment intent a card error belongs to, as Stripe attaches it.
+    pub payment_intent: Option<Value>,
+}
+
+impl ApiError {
+    fn new(status: u16, kind: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+            code: None,
+            param: None,
+            decline_code: None,
+            payment_intent: None,
+        }
+    }
+
+    pub fn missing(param: &str) -> Self {
+        let mut e = Self::new(
+            400,
+            "invalid_request_error",
+            format!("Missing required param: {param}."),
+        );
+        e.code = Some("parameter_missing".into());
+        e.param = Some(param.into());
+        e
+    }
+
+    pub fn invalid(param: &str, message: impl Into<String>) -> Self {
+        let mut e = Self::new(400, "invalid_request_error", message);
+        e.code = Some("parameter_invalid".into());
+        e.param = Some(param.into());
+        e
+    }
+
+    /// A request that is well-formed but not allowed in the object's current state.
+    pub fn state(message: impl Into<String>) -> Self {
+        Self::new(400, "invalid_request_error", message)
+    }
+
+    pub fn not_found(param: &str, id: &str) -> Self {
+        let mut e = Self::new(
+            404,
+            "invalid_request_error",
+            format!("No such {}: '{id}'", param.replace('_', " ")),
+        );
+        e.code = Some("resource_missing".into());
+        e.param = Some(param.into());
+        e
+    }
+
+    pub fn unknown_route(method: &str, path: &str) -> Self {
+        Self::new(
+            404,
+            "invalid_request_error",
+            format!("Unrecognized request URL ({method}: {path})."),
+        )
+    }
+
+    pub fn authentication(message: impl Into<String>) -> Self {
+        Self::new(401, "authentication_error", message)
+    }
+
+    pub fn idempotency() -> Self {
+        Self::new(
+            400,
+            "idempotency_error",
+            "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than the one used for the original request.",
+        )
+    }
+
+    pub fn card(code: &str, decline_code: Option<&str>, message: &str) -> Self {
+        let mut e = Self::new(402, "card_error", message);
+        e.code = Some(code.into());
+        e.decline_code = decline_code.map(str::to_owned);
+        e
+    }
+
+    pub fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST)
+    }
+
+    pub fn body(&self) -> Value {
+        let mut error = json!({ "type": self.kind, "message": self.message });
+        if let Some(code) = &self.code {
+            error["code"] = json!(code);
+            error["doc_url"] = json!(format!(
+                "https://stripe.com/docs/error-codes/{}",
+                code.replace('_', "-")
+            ));
+        }
+        if let Some(param) = &self.param {
+            error["param"] = json!(param);
+        }
+        if let Some(decline) = &self.decline_code {
+            error["decline_code"] = json!(decline);
+        }
+        if let Some(pi) = &self.payment_intent {
+            error["payment_intent"] = pi.clone();
+        }
+        json!({ "error": error })
+    }
+}
