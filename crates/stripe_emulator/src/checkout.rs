@@ -390,7 +390,8 @@ pub fn pay(
     let pm = payment::new_card(st, acct, behaviour, last4, None);
     let mut setup = st.get(acct, "checkout.setup", &setup_id(id))?;
     setup["payment_method"] = json!(pm);
-    setup["email"] = json!(email.or(cs["customer_email"].as_str()));
+    // A session created with `customer_email` fixes the email; the page shows it read-only.
+    setup["email"] = json!(cs["customer_email"].as_str().or(email));
     setup["name"] = json!(name);
     st.put(acct, setup);
     if cs["mode"] == "payment" && cs["amount_total"].as_i64().unwrap_or(0) > 0 {

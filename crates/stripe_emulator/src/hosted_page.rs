@@ -149,11 +149,13 @@ fn render_checkout(st: &mut State, acct: &str, id: &str, error: Option<&str>) ->
         "<tr><th>Total due today</th><th>{}</th></tr>",
         money(cs["amount_total"].as_i64().unwrap_or(0), &currency)
     ));
-    let email_field = if cs["customer"].is_null() {
+    let email_field = if let Some(fixed) = cs["customer_email"].as_str() {
         format!(
-            "<label>Email <input name=\"email\" type=\"email\" value=\"{}\"></label>",
-            escape(cs["customer_email"].as_str().unwrap_or_default())
+            "<label>Email <input name=\"email\" type=\"email\" value=\"{}\" readonly></label>",
+            escape(fixed)
         )
+    } else if cs["customer"].is_null() {
+        "<label>Email <input name=\"email\" type=\"email\"></label>".to_owned()
     } else {
         String::new()
     };
