@@ -1,0 +1,9 @@
+//! Authentication: server-side sessions with CSRF, bearer JWTs from the host application's
+//! identity provider, and per-user API keys; plus the rate limits on sign-in.
+
+pub mod cookie;
+pub mod extract;
+pub mod jwt;
+pub mod rate_limit;
+
+pub use extract::{Admin, AuthMethod, Authenticated};

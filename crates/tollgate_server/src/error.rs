@@ -1,0 +1,169 @@
+//! The one error type of the HTTP layer: a status, a stable `code`, a message safe to show,
+//! and (for 5xx) a detail that is logged once by the request middleware and never sent.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tollgate_core::StoreError;
+use tollgate_core::account::AccountError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthenticated,
+    InvalidToken,
+    InvalidCredentials,
+    Forbidden,
+    CsrfRejected,
+    NotFound,
+    MethodNotAllowed,
+    RateLimited { retry_after_secs: u64 },
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    MalformedJson(String),
+    InvalidField { field: String, message: String },
+    Conflict { code: &'static str, message: String },
+    Unavailable(String),
+    Internal(String),
+}
+
+/// The detail behind a 5xx, for the log line of the request; never serialized.
+#[derive(Clone, Debug)]
+pub struct ErrorDetail(pub String);
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: BodyError<'a>,
+}
+
+#[derive(Serialize)]
+struct BodyError<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        ApiError::InvalidField {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthenticated | ApiError::InvalidToken | ApiError::InvalidCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Forbidden | ApiError::CsrfRejected => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::MalformedJson(_) | ApiError::InvalidField { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::InvalidToken => "invalid_token",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::Forbidden => "forbidden",
+            ApiError::CsrfRejected => "csrf_token_invalid",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::InvalidField { .. } => "invalid_field",
+            ApiError::Conflict { code, .. } => code,
+            ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::Unauthenticated => "authentication required".into(),
+            ApiError::InvalidToken => "the bearer token is invalid or expired".into(),
+            ApiError::InvalidCredentials => AccountError::InvalidCredentials.to_string(),
+            ApiError::Forbidden => "you are not allowed to do this".into(),
+            ApiError::CsrfRejected => {
+                "missing or wrong CSRF token: send the session's token in the x-csrf-token header"
+                    .into()
+            }
+            ApiError::NotFound => "not found".into(),
+            ApiError::MethodNotAllowed => "method not allowed".into(),
+            ApiError::RateLimited { retry_after_secs } => {
+                format!("too many attempts; retry in {retry_after_secs} s")
+            }
+            ApiError::PayloadTooLarge => "request body too large".into(),
+            ApiError::UnsupportedMediaType => "expected Content-Type: application/json".into(),
+            ApiError::MalformedJson(detail) => format!("malformed JSON: {detail}"),
+            ApiError::InvalidField { message, .. } => message.clone(),
+            ApiError::Conflict { message, .. } => message.clone(),
+            ApiError::Unavailable(_) => "temporarily unavailable; retry later".into(),
+            ApiError::Internal(_) => "internal error".into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = self.message();
+        let field = match &self {
+            ApiError::InvalidField { field, .. } => Some(field.as_str()),
+            _ => None,
+        };
+        let body = Body {
+            error: BodyError {
+                code: self.code(),
+                message: &message,
+                field,
+            },
+        };
+        let mut response = (self.status(), Json(body)).into_response();
+        if let ApiError::RateLimited { retry_after_secs } = &self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(*retry_after_secs),
+            );
+        }
+        if let ApiError::Unavailable(detail) | ApiError::Internal(detail) = self {
+            response.extensions_mut().insert(ErrorDetail(detail));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(detail) => ApiError::Unavailable(detail),
+            StoreError::Conflict(detail) => ApiError::Internal(format!("unexpected conflict: {detail}")),
+            StoreError::Corrupt(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::WeakPassword(e) => ApiError::invalid_field("password", format!("password {e}")),
+            AccountError::InvalidCredentials => ApiError::InvalidCredentials,
+            AccountError::EmailUnavailable => ApiError::Conflict {
+                code: "email_unavailable",
+                message: AccountError::EmailUnavailable.to_string(),
+            },
+            AccountError::Store(e) => e.into(),
+        }
+    }
+}

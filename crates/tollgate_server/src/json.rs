@@ -1,0 +1,104 @@
+//! The JSON body extractor: 415 for a wrong content type, 413 past the body limit, 400 for
+//! malformed JSON, and 400 naming the field when a value does not parse into its domain type.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::MalformedJson("could not read the body".into())
+            }
+        })?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses JSON, telling a syntax error apart from a field that does not fit.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+            ApiError::MalformedJson(inner.to_string())
+        } else if path == "." {
+            // A missing field is reported at the root; serde names it in the message.
+            let field = missing_field(&inner.to_string()).unwrap_or_else(|| "body".to_string());
+            ApiError::invalid_field(&field, inner.to_string())
+        } else {
+            ApiError::invalid_field(&path, format!("{path}: {inner}"))
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    Ok(value)
+}
+
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use tollgate_core::Email;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Signup {
+        email: Email,
+        password: String,
+    }
+
+    #[test]
+    fn a_syntax_error_is_malformed_json() {
+        assert!(matches!(parse::<Signup>(b"{\"email\":"), Err(ApiError::MalformedJson(_))));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_field() {
+        match parse::<Signup>(br#"{"email":"nope","password":"x"}"#) {
+            Err(ApiError::InvalidField { field, .. }) => assert_eq!(field, "email"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_value_names_its_field() {
+        match parse::<Signup>(br#"{"email":"a@b.co"}"#) {
+            Err(ApiError::InvalidField { field, .. }) => assert_eq!(field, "password"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

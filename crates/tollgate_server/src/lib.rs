@@ -1,0 +1,16 @@
+//! tollgate's HTTP service: routes, authentication, configuration, logs and metrics.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod json;
+pub mod metrics;
+pub mod routes;
+pub mod serve;
+pub mod setup;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use serve::{Running, start};
+pub use state::AppState;

@@ -1,0 +1,123 @@
+//! Sign-up, log-in, log-out and `/me` for built-in accounts (sessions in cookies).
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tollgate_core::account::{self, AccountError, NewSession, Role, User};
+use tollgate_core::{Email, Secret};
+
+use super::client_ip;
+use crate::auth::cookie;
+use crate::auth::{AuthMethod, Authenticated};
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    email: Email,
+    password: Secret,
+}
+
+#[derive(Serialize)]
+struct SessionBody<'a> {
+    user: &'a User,
+    /// Echo it in `x-csrf-token` on every state-changing request made with the cookie.
+    csrf_token: &'a str,
+}
+
+/// The response that opens a session: the cookie, and the user with the CSRF token.
+pub(crate) fn session_response(state: &AppState, status: StatusCode, user: &User, session: &NewSession) -> Response {
+    let cookie = cookie::set_session(
+        session.token.expose(),
+        session.expires_at,
+        state.clock.now(),
+        state.config.cookies_secure(),
+    );
+    let body = SessionBody { user, csrf_token: session.csrf_token.expose() };
+    (status, [(header::SET_COOKIE, cookie)], Json(body)).into_response()
+}
+
+pub async fn signup(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Credentials>,
+) -> Result<Response, ApiError> {
+    let ip = client_ip(&state, &headers, peer);
+    state
+        .limits
+        .signup_per_ip
+        .hit(&ip.to_string())
+        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+    let user = account::register(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &state.policy,
+        body.email,
+        &body.password,
+        Role::User,
+        None,
+    )
+    .await?;
+    tracing::info!(user.id = %user.id, "user signed up");
+    let session = account::start_session(state.store.as_ref(), state.clock.as_ref(), &state.policy, &user).await?;
+    Ok(session_response(&state, StatusCode::CREATED, &user, &session))
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Credentials>,
+) -> Result<Response, ApiError> {
+    let limited = |retry_after_secs| ApiError::RateLimited { retry_after_secs };
+    let ip = client_ip(&state, &headers, peer);
+    state.limits.login_per_ip.hit(&ip.to_string()).map_err(limited)?;
+    // Counted per email whether or not an account has it, so the limit reveals nothing.
+    let account_key = body.email.as_str().to_string();
+    let failures = &state.limits.login_failures_per_account;
+    failures.check(&account_key).map_err(limited)?;
+    match account::authenticate(state.store.as_ref(), &body.email, &body.password).await {
+        Ok(user) => {
+            failures.reset(&account_key);
+            let session =
+                account::start_session(state.store.as_ref(), state.clock.as_ref(), &state.policy, &user).await?;
+            Ok(session_response(&state, StatusCode::OK, &user, &session))
+        }
+        Err(AccountError::InvalidCredentials) => {
+            let _ = failures.hit(&account_key);
+            Err(ApiError::InvalidCredentials)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+pub async fn logout(State(state): State<AppState>, caller: Authenticated) -> Result<Response, ApiError> {
+    if let AuthMethod::Session { token, .. } = &caller.method {
+        account::end_session(state.store.as_ref(), token.expose()).await?;
+    }
+    let cookie = cookie::clear_session(state.config.cookies_secure());
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}
+
+#[derive(Serialize)]
+struct Me<'a> {
+    user: &'a User,
+    auth_method: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf_token: Option<&'a str>,
+}
+
+pub async fn me(caller: Authenticated) -> Response {
+    let csrf_token = match &caller.method {
+        AuthMethod::Session { csrf_token, .. } => Some(csrf_token.expose().as_str()),
+        _ => None,
+    };
+    Json(Me { user: &caller.user, auth_method: caller.method.name(), csrf_token }).into_response()
+}

@@ -1,0 +1,61 @@
+//! Admin-only listings: users and the audit log, in keyset pages.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use tollgate_core::account::Role;
+use tollgate_core::store::Page;
+use tollgate_core::{AuditId, UserId};
+
+use crate::auth::Admin;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 200;
+
+fn limit(query: &HashMap<String, String>) -> Result<u32, ApiError> {
+    match query.get("limit") {
+        None => Ok(DEFAULT_LIMIT),
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| ApiError::invalid_field("limit", format!("limit must be 1 to {MAX_LIMIT}"))),
+    }
+}
+
+fn before<T>(query: &HashMap<String, String>, parse: impl Fn(&str) -> Result<T, uuid::Error>) -> Result<Option<T>, ApiError> {
+    query
+        .get("before")
+        .map(|text| parse(text).map_err(|_| ApiError::invalid_field("before", "before must be an id from the previous page")))
+        .transpose()
+}
+
+pub async fn users(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let role = query
+        .get("role")
+        .map(|r| Role::parse(r).ok_or_else(|| ApiError::invalid_field("role", "role must be user or admin")))
+        .transpose()?;
+    let page = Page { limit: limit(&query)?, before: before(&query, UserId::parse)? };
+    let users = state.store.users(role, page).await?;
+    let next_before = (users.len() == page.limit as usize).then(|| users.last().map(|u| u.id)).flatten();
+    Ok(Json(serde_json::json!({ "data": users, "next_before": next_before })).into_response())
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let page = Page { limit: limit(&query)?, before: before(&query, AuditId::parse)? };
+    let entries = state.store.audit_log(page).await?;
+    let next_before = (entries.len() == page.limit as usize).then(|| entries.last().map(|e| e.id)).flatten();
+    Ok(Json(serde_json::json!({ "data": entries, "next_before": next_before })).into_response())
+}

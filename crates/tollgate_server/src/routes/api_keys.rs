@@ -1,0 +1,67 @@
+//! A user's own API keys: create (the key is shown once), list, revoke.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tollgate_core::ApiKeyId;
+use tollgate_core::api_key::{self, ApiKey, ApiKeyError};
+
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    name: String,
+}
+
+#[derive(Serialize)]
+struct Created<'a> {
+    #[serde(flatten)]
+    key: &'a ApiKey,
+    /// The full key: shown this once, never again.
+    key_secret: &'a str,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiJson(body): ApiJson<CreateKey>,
+) -> Result<Response, ApiError> {
+    let (key, secret) = api_key::create(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        caller.user.id,
+        &body.name,
+        state.key_mode(),
+    )
+    .await
+    .map_err(|e| match e {
+        ApiKeyError::InvalidName => ApiError::invalid_field("name", e.to_string()),
+        ApiKeyError::Store(e) => e.into(),
+    })?;
+    let body = Created { key: &key, key_secret: secret.expose() };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+pub async fn list(State(state): State<AppState>, caller: Authenticated) -> Result<Response, ApiError> {
+    let keys = state.store.api_keys(caller.user.id).await?;
+    Ok(Json(serde_json::json!({ "data": keys })).into_response())
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = ApiKeyId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    if api_key::revoke(state.store.as_ref(), state.clock.as_ref(), caller.user.id, id).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::NotFound)
+    }
+}

@@ -1,0 +1,58 @@
+//! The route table: every path tollgate serves and the layers around them.
+
+mod accounts;
+mod admin;
+mod api_keys;
+mod health;
+mod setup;
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderMap;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{delete, get, post};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::telemetry;
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.server.body_limit_bytes;
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/api/v1/auth/signup", post(accounts::signup))
+        .route("/api/v1/auth/login", post(accounts::login))
+        .route("/api/v1/auth/logout", post(accounts::logout))
+        .route("/api/v1/me", get(accounts::me))
+        .route("/api/v1/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/api/v1/api-keys/{id}", delete(api_keys::revoke))
+        .route("/api/v1/admin/users", get(admin::users))
+        .route("/api/v1/admin/audit", get(admin::audit))
+        .route("/api/v1/setup", post(setup::create_first_admin))
+        .route("/setup", get(setup::page).post(setup::submit))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .route_layer(from_fn(telemetry::tag_route))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(from_fn_with_state(state.clone(), telemetry::observe))
+        .with_state(state)
+}
+
+/// The client's IP for rate limits: the peer address, or the first `X-Forwarded-For` hop
+/// when configured to trust a proxy in front.
+pub(crate) fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> IpAddr {
+    if state.config.server.trust_forwarded_for
+        && let Some(ip) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.trim().parse().ok())
+    {
+        return ip;
+    }
+    peer.ip()
+}

@@ -1,0 +1,86 @@
+//! Logs and request observation: the tracing subscriber (text or JSON), the `x-request-id`
+//! on every response, one log line per request, the logging of 5xx details (once, here), and
+//! the metrics record.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+use crate::error::ErrorDetail;
+use crate::state::AppState;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The route pattern a request matched, carried out to the observing middleware.
+#[derive(Clone)]
+struct Route(String);
+
+/// Installs the global subscriber; `RUST_LOG` overrides the default `info` filter.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    // try_init: tests may initialise more than once.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Inner layer (route layer): records which route pattern matched.
+pub async fn tag_route(path: Option<MatchedPath>, request: Request, next: Next) -> Response {
+    let route = path.map(|p| p.as_str().to_string());
+    let mut response = next.run(request).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(Route(route));
+    }
+    response
+}
+
+/// Outer layer: request id, one log line, metrics.
+pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        request.headers_mut().insert(REQUEST_ID, value);
+    }
+    let method = request.method().clone();
+    let started = Instant::now();
+    let span = tracing::info_span!("request", request.id = %request_id, http.method = %method);
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let route = response
+        .extensions()
+        .get::<Route>()
+        .map_or_else(|| "unmatched".to_string(), |r| r.0.clone());
+    let status = response.status();
+    state.metrics.record(&route, method.as_str(), status.as_u16(), elapsed);
+    let _entered = span.enter();
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    match response.extensions().get::<ErrorDetail>() {
+        Some(ErrorDetail(detail)) => tracing::error!(
+            http.route = %route, http.status = status.as_u16(), duration_ms, error.detail = %detail,
+            "request failed"
+        ),
+        None => tracing::info!(http.route = %route, http.status = status.as_u16(), duration_ms, "request"),
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}

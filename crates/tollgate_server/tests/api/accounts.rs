@@ -1,0 +1,209 @@
+//! Built-in accounts: signup, login, `/me`, logout, CSRF, rate limits, first-admin setup.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{PASSWORD, TestApp, browser, error_of};
+
+#[tokio::test]
+async fn signup_then_login_then_me_then_logout() {
+    for app in TestApp::all().await {
+        let (client, csrf) = app.signup("Ada@Example.com").await;
+        let me: Value = client.get(app.url("/api/v1/me")).send().await.expect("me").json().await.expect("json");
+        assert_eq!(me["user"]["email"], "ada@example.com");
+        assert_eq!(me["user"]["role"], "user");
+        assert_eq!(me["auth_method"], "session");
+        assert_eq!(me["csrf_token"], csrf.as_str());
+
+        let logout = client
+            .post(app.url("/api/v1/auth/logout"))
+            .header("x-csrf-token", &csrf)
+            .send()
+            .await
+            .expect("logout");
+        assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+        let after = client.get(app.url("/api/v1/me")).send().await.expect("me");
+        assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+
+        let fresh = browser();
+        let login = fresh
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({ "email": "ADA@example.com", "password": PASSWORD }))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(login.status(), StatusCode::OK);
+        let cookie = login.headers()["set-cookie"].to_str().expect("ascii").to_string();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+        assert!(!cookie.contains("Secure"), "plain http base URL: no Secure flag");
+        let me = fresh.get(app.url("/api/v1/me")).send().await.expect("me");
+        assert_eq!(me.status(), StatusCode::OK);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_email_get_the_same_answer() {
+    for app in TestApp::all().await {
+        app.signup("known@example.com").await;
+        let client = browser();
+        let attempt = |email: &'static str| {
+            client
+                .post(app.url("/api/v1/auth/login"))
+                .json(&json!({ "email": email, "password": "not the password" }))
+                .send()
+        };
+        let wrong_password = error_of(attempt("known@example.com").await.expect("login")).await;
+        let unknown_email = error_of(attempt("nobody@example.com").await.expect("login")).await;
+        assert_eq!(wrong_password.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(wrong_password, unknown_email);
+        assert_eq!(wrong_password.1["code"], "invalid_credentials");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_second_signup_with_the_same_email_is_refused_and_a_weak_password_names_the_field() {
+    for app in TestApp::all().await {
+        app.signup("twice@example.com").await;
+        let client = browser();
+        let again = client
+            .post(app.url("/api/v1/auth/signup"))
+            .json(&json!({ "email": "TWICE@example.com", "password": PASSWORD }))
+            .send()
+            .await
+            .expect("signup");
+        let (status, error) = error_of(again).await;
+        assert_eq!((status, error["code"].as_str()), (StatusCode::CONFLICT, Some("email_unavailable")));
+
+        let weak = client
+            .post(app.url("/api/v1/auth/signup"))
+            .json(&json!({ "email": "weak@example.com", "password": "short" }))
+            .send()
+            .await
+            .expect("signup");
+        let (status, error) = error_of(weak).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(error["field"], "password");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_cookie_request_that_changes_state_without_the_csrf_token_is_forbidden() {
+    for app in TestApp::all().await {
+        let (client, csrf) = app.signup("csrf@example.com").await;
+        let create = |token: Option<&str>| {
+            let mut request = client.post(app.url("/api/v1/api-keys")).json(&json!({ "name": "k" }));
+            if let Some(token) = token {
+                request = request.header("x-csrf-token", token);
+            }
+            request.send()
+        };
+        let (status, error) = error_of(create(None).await.expect("request")).await;
+        assert_eq!((status, error["code"].as_str()), (StatusCode::FORBIDDEN, Some("csrf_token_invalid")));
+        let (status, _) = error_of(create(Some("forged")).await.expect("request")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(
+            app.store_keys_of("csrf@example.com").await.is_empty(),
+            "nothing was created by the refused requests"
+        );
+        assert_eq!(create(Some(&csrf)).await.expect("request").status(), StatusCode::CREATED);
+        let logout = client.post(app.url("/api/v1/auth/logout")).send().await.expect("logout");
+        assert_eq!(logout.status(), StatusCode::FORBIDDEN, "logout is a write too");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_are_limited_with_retry_after() {
+    for app in TestApp::all_with(|c| c.auth.rate_limit.login_failures_per_account = 3).await {
+        app.signup("target@example.com").await;
+        let client = browser();
+        let attempt = |password: &'static str| {
+            client
+                .post(app.url("/api/v1/auth/login"))
+                .json(&json!({ "email": "target@example.com", "password": password }))
+                .send()
+        };
+        for _ in 0..3 {
+            assert_eq!(attempt("wrong password").await.expect("login").status(), StatusCode::UNAUTHORIZED);
+        }
+        let limited = attempt(PASSWORD).await.expect("login");
+        assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
+        let retry_after: u64 = limited.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+        assert!((1..=900).contains(&retry_after));
+        let (_, error) = error_of(limited).await;
+        assert_eq!(error["code"], "rate_limited");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn logins_from_one_ip_are_limited_across_accounts() {
+    for app in TestApp::all_with(|c| c.auth.rate_limit.login_per_ip_per_minute = 4).await {
+        let client = browser();
+        let mut statuses = Vec::new();
+        for i in 0..6 {
+            let response = client
+                .post(app.url("/api/v1/auth/login"))
+                .json(&json!({ "email": format!("spray{i}@example.com"), "password": PASSWORD }))
+                .send()
+                .await
+                .expect("login");
+            statuses.push(response.status());
+        }
+        assert_eq!(&statuses[..4], &[StatusCode::UNAUTHORIZED; 4]);
+        assert_eq!(&statuses[4..], &[StatusCode::TOO_MANY_REQUESTS; 2]);
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn the_first_admin_is_created_once_with_the_setup_token() {
+    for app in TestApp::all().await {
+        let token = app.running().state.setup.issue();
+        let client = browser();
+        let create = |token: String, email: &'static str| {
+            client
+                .post(app.url("/api/v1/setup"))
+                .json(&json!({ "token": token, "email": email, "password": PASSWORD }))
+                .send()
+        };
+        let (status, error) = error_of(create("wrong".into(), "boss@example.com").await.expect("setup")).await;
+        assert_eq!((status, error["code"].as_str()), (StatusCode::CONFLICT, Some("setup_closed")));
+        let created = create(token.expose().clone(), "boss@example.com").await.expect("setup");
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let me: Value = client.get(app.url("/api/v1/me")).send().await.expect("me").json().await.expect("json");
+        assert_eq!(me["user"]["role"], "admin");
+        let (status, _) = error_of(create(token.expose().clone(), "second@example.com").await.expect("setup")).await;
+        assert_eq!(status, StatusCode::CONFLICT, "the token works once");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_server_restarted_on_an_existing_database_keeps_its_data() {
+    for app in TestApp::all().await {
+        app.signup("persist@example.com").await;
+        let database = app.stop().await;
+        let again = TestApp::spawn(database, |_| {}).await;
+        let login = browser()
+            .post(again.url("/api/v1/auth/login"))
+            .json(&json!({ "email": "persist@example.com", "password": PASSWORD }))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(login.status(), StatusCode::OK);
+        again.stop().await;
+    }
+}
+
+impl TestApp {
+    async fn store_keys_of(&self, email: &str) -> Vec<tollgate_core::api_key::ApiKey> {
+        use tollgate_core::Store;
+        let email = tollgate_core::Email::parse(email).expect("email");
+        let (user, _) = self.store.credentials_by_email(&email).await.expect("lookup").expect("user");
+        self.store.api_keys(user.id).await.expect("keys")
+    }
+}

@@ -1,0 +1,9 @@
+//! The HTTP API, end to end: a real server on port 0 over a real database (SQLite always,
+//! PostgreSQL when TOLLGATE_TEST_POSTGRES_URL is set), driven with reqwest.
+
+mod accounts;
+mod admin;
+mod api_keys;
+mod http;
+mod jwt;
+mod support;
