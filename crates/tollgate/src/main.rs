@@ -37,7 +37,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("tollgate: cannot start the async runtime: {e}");
@@ -48,9 +51,15 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or_default() {
             Command::Serve(_) => serve::run(config).await,
             Command::Migrate => serve::migrate(config).await,
-            Command::Admin { command: AdminCommand::Create(args) } => admin::create(config, args).await,
-            Command::Admin { command: AdminCommand::List } => admin::list(config).await,
-            Command::Config { command: ConfigCommand::Check } => {
+            Command::Admin {
+                command: AdminCommand::Create(args),
+            } => admin::create(config, args).await,
+            Command::Admin {
+                command: AdminCommand::List,
+            } => admin::list(config).await,
+            Command::Config {
+                command: ConfigCommand::Check,
+            } => {
                 print!("{}", config.to_redacted_toml());
                 Ok(())
             }

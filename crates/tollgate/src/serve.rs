@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use tollgate_core::account::Role;
 use tollgate_core::Store;
+use tollgate_core::account::Role;
 use tollgate_server::config::ServerConfig;
 use tollgate_server::{Config, serve, telemetry};
 
@@ -27,16 +27,30 @@ pub async fn migrate(config: Config) -> Result<(), Failure> {
 
 pub async fn run(config: Config) -> Result<(), Failure> {
     telemetry::init(config.server.log_format);
-    let store = serve::open_store(&config).await.context("opening the database")?;
+    let store = serve::open_store(&config)
+        .await
+        .context("opening the database")?;
     let default_base = config.server.base_url == ServerConfig::default().base_url;
     let configured_base = config.server.base_url.clone();
     let running = serve::start(config, Arc::new(store.clone()))
         .await
         .context("starting the server")?;
     // With the default base URL, links follow the address actually bound (e.g. --bind :0).
-    let base = if default_base { running.url() } else { configured_base };
-    println!("tollgate listening on {} (public URL {base})", running.url());
-    if store.count_users(Some(Role::Admin)).await.context("counting admins")? == 0 {
+    let base = if default_base {
+        running.url()
+    } else {
+        configured_base
+    };
+    println!(
+        "tollgate listening on {} (public URL {base})",
+        running.url()
+    );
+    if store
+        .count_users(Some(Role::Admin))
+        .await
+        .context("counting admins")?
+        == 0
+    {
         let token = running.state.setup.issue();
         println!(
             "No admin yet. Create the first one at {base}/setup?token={} (valid until this process stops), \

@@ -26,7 +26,10 @@ impl Email {
         if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok {
             return Err(InvalidEmail);
         }
-        if trimmed.chars().any(|c| c.is_control() || matches!(c, '<' | '>' | '"' | ',')) {
+        if trimmed
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '<' | '>' | '"' | ','))
+        {
             return Err(InvalidEmail);
         }
         Ok(Self(trimmed.to_lowercase()))

@@ -43,11 +43,7 @@ pub trait Store: Send + Sync {
         email: &Email,
     ) -> Result<Option<(User, Option<String>)>, StoreError>;
     async fn user_by_external_id(&self, external_id: &str) -> Result<Option<User>, StoreError>;
-    async fn users(
-        &self,
-        role: Option<Role>,
-        page: Page<UserId>,
-    ) -> Result<Vec<User>, StoreError>;
+    async fn users(&self, role: Option<Role>, page: Page<UserId>) -> Result<Vec<User>, StoreError>;
     async fn count_users(&self, role: Option<Role>) -> Result<i64, StoreError>;
 
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;

@@ -133,9 +133,9 @@ pub struct StripeConfig {
 
 impl StripeConfig {
     pub fn is_live(&self) -> bool {
-        self.secret_key
-            .as_ref()
-            .is_some_and(|k| k.expose().starts_with("sk_live_") || k.expose().starts_with("rk_live_"))
+        self.secret_key.as_ref().is_some_and(|k| {
+            k.expose().starts_with("sk_live_") || k.expose().starts_with("rk_live_")
+        })
     }
 }
 
@@ -253,25 +253,61 @@ const ENVIRONMENT: &[(&str, &str, Kind)] = &[
     ("PORT", "server.bind", Kind::Port),
     ("TOLLGATE_BASE_URL", "server.base_url", Kind::Str),
     ("APP_BASE_URL", "server.base_url", Kind::Str),
-    ("TOLLGATE_BODY_LIMIT_BYTES", "server.body_limit_bytes", Kind::Int),
-    ("TOLLGATE_TRUST_FORWARDED_FOR", "server.trust_forwarded_for", Kind::Bool),
+    (
+        "TOLLGATE_BODY_LIMIT_BYTES",
+        "server.body_limit_bytes",
+        Kind::Int,
+    ),
+    (
+        "TOLLGATE_TRUST_FORWARDED_FOR",
+        "server.trust_forwarded_for",
+        Kind::Bool,
+    ),
     ("TOLLGATE_LOG_FORMAT", "server.log_format", Kind::Str),
     ("TOLLGATE_DATABASE_URL", "database.url", Kind::Str),
     ("DATABASE_URL", "database.url", Kind::Str),
-    ("TOLLGATE_DATABASE_MAX_CONNECTIONS", "database.max_connections", Kind::Int),
+    (
+        "TOLLGATE_DATABASE_MAX_CONNECTIONS",
+        "database.max_connections",
+        Kind::Int,
+    ),
     ("STRIPE_SECRET_KEY", "stripe.secret_key", Kind::Str),
-    ("STRIPE_PUBLISHABLE_KEY", "stripe.publishable_key", Kind::Str),
-    ("STRIPE_WEBHOOK_SECRET", "stripe.webhook_secrets", Kind::List),
+    (
+        "STRIPE_PUBLISHABLE_KEY",
+        "stripe.publishable_key",
+        Kind::Str,
+    ),
+    (
+        "STRIPE_WEBHOOK_SECRET",
+        "stripe.webhook_secrets",
+        Kind::List,
+    ),
     ("TOLLGATE_STRIPE_API_BASE", "stripe.api_base", Kind::Str),
-    ("TOLLGATE_PASSWORD_MIN_LENGTH", "auth.password_min_length", Kind::Int),
-    ("TOLLGATE_SESSION_TTL_HOURS", "auth.session_ttl_hours", Kind::Int),
+    (
+        "TOLLGATE_PASSWORD_MIN_LENGTH",
+        "auth.password_min_length",
+        Kind::Int,
+    ),
+    (
+        "TOLLGATE_SESSION_TTL_HOURS",
+        "auth.session_ttl_hours",
+        Kind::Int,
+    ),
     ("TOLLGATE_JWT_ALGORITHM", "auth.jwt.algorithm", Kind::Str),
     ("TOLLGATE_JWT_SECRET", "auth.jwt.secret", Kind::Str),
-    ("TOLLGATE_JWT_PUBLIC_KEY_FILE", "auth.jwt.public_key_file", Kind::Str),
+    (
+        "TOLLGATE_JWT_PUBLIC_KEY_FILE",
+        "auth.jwt.public_key_file",
+        Kind::Str,
+    ),
     ("TOLLGATE_JWT_JWKS_FILE", "auth.jwt.jwks_file", Kind::Str),
     ("TOLLGATE_JWT_ISSUER", "auth.jwt.issuer", Kind::Str),
     ("TOLLGATE_JWT_AUDIENCE", "auth.jwt.audience", Kind::Str),
-    ("TOLLGATE_JWT_EMAIL_CLAIM", "auth.jwt.email_claim", Kind::Str),
+    (
+        "TOLLGATE_JWT_EMAIL_CLAIM",
+        "auth.jwt.email_claim",
+        Kind::Str,
+    ),
 ];
 
 /// The names of the environment variables tollgate reads, for documentation and tests.
@@ -282,10 +318,7 @@ pub fn environment_variables() -> impl Iterator<Item = &'static str> {
 impl Config {
     /// Loads defaults, then the file (if given, it must exist; else `tollgate.toml` if present),
     /// then the given environment, and validates the result.
-    pub fn load(
-        file: Option<&Path>,
-        env: &BTreeMap<String, String>,
-    ) -> Result<Self, ConfigError> {
+    pub fn load(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
         let mut tree = match file {
             Some(path) => read_file(path)?,
             None if Path::new("tollgate.toml").exists() => read_file(Path::new("tollgate.toml"))?,
@@ -296,17 +329,16 @@ impl Config {
         // apply the conventional ones first.
         for (name, key, kind) in ENVIRONMENT.iter().rev() {
             let Some(raw) = env.get(*name) else { continue };
-            let value = env_value(&tree, key, *kind, raw)
-                .map_err(|message| ConfigError {
-                    key: key.to_string(),
-                    origin: Some(name.to_string()),
-                    message,
-                })?;
+            let value = env_value(&tree, key, *kind, raw).map_err(|message| ConfigError {
+                key: key.to_string(),
+                origin: Some(name.to_string()),
+                message,
+            })?;
             set_path(&mut tree, key, value);
             sources.insert(key.to_string(), name.to_string());
         }
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(tree))
-            .map_err(|e| {
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(tree)).map_err(|e| {
                 let key = e.path().to_string();
                 let message = e.inner().message().to_string();
                 ConfigError {
@@ -399,9 +431,18 @@ impl Config {
         }
         let limits = &self.auth.rate_limit;
         for (key, value) in [
-            ("auth.rate_limit.login_per_ip_per_minute", limits.login_per_ip_per_minute),
-            ("auth.rate_limit.login_failures_per_account", limits.login_failures_per_account),
-            ("auth.rate_limit.signup_per_ip_per_hour", limits.signup_per_ip_per_hour),
+            (
+                "auth.rate_limit.login_per_ip_per_minute",
+                limits.login_per_ip_per_minute,
+            ),
+            (
+                "auth.rate_limit.login_failures_per_account",
+                limits.login_failures_per_account,
+            ),
+            (
+                "auth.rate_limit.signup_per_ip_per_hour",
+                limits.signup_per_ip_per_hour,
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::new(key, "must be at least 1"));
@@ -485,10 +526,7 @@ fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
             .span()
             .map(|span| text[..span.start].lines().count().max(1))
             .unwrap_or(0);
-        ConfigError::new(
-            &format!("{}:{line}", path.display()),
-            message,
-        )
+        ConfigError::new(&format!("{}:{line}", path.display()), message)
     })
 }
 
@@ -558,7 +596,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn load(toml_text: &str, pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -580,7 +621,10 @@ mod tests {
     fn the_environment_overrides_the_file_and_port_keeps_the_host() {
         let config = load(
             "[server]\nbind = \"0.0.0.0:9000\"\n",
-            &[("PORT", "7000"), ("STRIPE_WEBHOOK_SECRET", "whsec_a, whsec_b")],
+            &[
+                ("PORT", "7000"),
+                ("STRIPE_WEBHOOK_SECRET", "whsec_a, whsec_b"),
+            ],
         )
         .expect("valid");
         assert_eq!(config.server.bind.to_string(), "0.0.0.0:7000");
@@ -591,7 +635,10 @@ mod tests {
     fn tollgate_variables_win_over_conventional_ones() {
         let config = load(
             "",
-            &[("TOLLGATE_BASE_URL", "https://a.example"), ("APP_BASE_URL", "https://b.example")],
+            &[
+                ("TOLLGATE_BASE_URL", "https://a.example"),
+                ("APP_BASE_URL", "https://b.example"),
+            ],
         )
         .expect("valid");
         assert_eq!(config.server.base_url, "https://a.example");
@@ -620,7 +667,10 @@ mod tests {
         assert_eq!(error.key, "auth.jwt.secret");
         let error = load("", &[("STRIPE_SECRET_KEY", "pk_test_x")]).expect_err("not a secret key");
         assert_eq!(error.key, "stripe.secret_key");
-        assert!(!error.to_string().contains("pk_test_x"), "the value is not echoed");
+        assert!(
+            !error.to_string().contains("pk_test_x"),
+            "the value is not echoed"
+        );
     }
 
     #[test]
@@ -629,13 +679,24 @@ mod tests {
             "[database]\nurl = \"postgres://app:hunter2@db.internal/tollgate\"\n\
              [auth.jwt]\nalgorithm = \"HS256\"\nissuer = \"i\"\naudience = \"a\"\n\
              secret = \"0123456789abcdef0123456789abcdef-jwt\"\n",
-            &[("STRIPE_SECRET_KEY", "sk_test_supersecret"), ("STRIPE_WEBHOOK_SECRET", "whsec_hooksecret")],
+            &[
+                ("STRIPE_SECRET_KEY", "sk_test_supersecret"),
+                ("STRIPE_WEBHOOK_SECRET", "whsec_hooksecret"),
+            ],
         )
         .expect("valid");
         let dump = config.to_redacted_toml();
-        for secret in ["hunter2", "sk_test_supersecret", "whsec_hooksecret", "0123456789abcdef"] {
+        for secret in [
+            "hunter2",
+            "sk_test_supersecret",
+            "whsec_hooksecret",
+            "0123456789abcdef",
+        ] {
             assert!(!dump.contains(secret), "{secret} leaked:\n{dump}");
-            assert!(!format!("{config:?}").contains(secret), "{secret} leaked in Debug");
+            assert!(
+                !format!("{config:?}").contains(secret),
+                "{secret} leaked in Debug"
+            );
         }
         assert!(dump.contains("postgres://app:[redacted]@db.internal/tollgate"));
     }

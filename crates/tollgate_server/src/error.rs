@@ -132,10 +132,9 @@ impl IntoResponse for ApiError {
         };
         let mut response = (self.status(), Json(body)).into_response();
         if let ApiError::RateLimited { retry_after_secs } = &self {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(*retry_after_secs),
-            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         if let ApiError::Unavailable(detail) | ApiError::Internal(detail) = self {
             response.extensions_mut().insert(ErrorDetail(detail));
@@ -148,7 +147,9 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Unavailable(detail) => ApiError::Unavailable(detail),
-            StoreError::Conflict(detail) => ApiError::Internal(format!("unexpected conflict: {detail}")),
+            StoreError::Conflict(detail) => {
+                ApiError::Internal(format!("unexpected conflict: {detail}"))
+            }
             StoreError::Corrupt(detail) => ApiError::Internal(detail),
         }
     }
@@ -157,7 +158,9 @@ impl From<StoreError> for ApiError {
 impl From<AccountError> for ApiError {
     fn from(error: AccountError) -> Self {
         match error {
-            AccountError::WeakPassword(e) => ApiError::invalid_field("password", format!("password {e}")),
+            AccountError::WeakPassword(e) => {
+                ApiError::invalid_field("password", format!("password {e}"))
+            }
             AccountError::InvalidCredentials => ApiError::InvalidCredentials,
             AccountError::EmailUnavailable => ApiError::Conflict {
                 code: "email_unavailable",

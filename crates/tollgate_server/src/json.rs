@@ -25,18 +25,21 @@ where
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
             });
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::MalformedJson("could not read the body".into())
-            }
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::MalformedJson("could not read the body".into())
+                }
+            })?;
         parse(&bytes).map(ApiJson)
     }
 }
@@ -83,7 +86,10 @@ mod tests {
 
     #[test]
     fn a_syntax_error_is_malformed_json() {
-        assert!(matches!(parse::<Signup>(b"{\"email\":"), Err(ApiError::MalformedJson(_))));
+        assert!(matches!(
+            parse::<Signup>(b"{\"email\":"),
+            Err(ApiError::MalformedJson(_))
+        ));
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 /// Upper bounds of the latency buckets, in seconds.
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
 
 #[derive(Default)]
 pub struct Metrics {
@@ -49,7 +51,9 @@ impl Metrics {
     pub fn render(&self) -> String {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
-        out.push_str("# HELP tollgate_http_requests_total HTTP requests by route, method and status.\n");
+        out.push_str(
+            "# HELP tollgate_http_requests_total HTTP requests by route, method and status.\n",
+        );
         out.push_str("# TYPE tollgate_http_requests_total counter\n");
         for ((route, method, status), count) in &inner.requests {
             let _ = writeln!(
@@ -58,7 +62,9 @@ impl Metrics {
                 escape(route)
             );
         }
-        out.push_str("# HELP tollgate_http_request_duration_seconds HTTP request latency by route.\n");
+        out.push_str(
+            "# HELP tollgate_http_request_duration_seconds HTTP request latency by route.\n",
+        );
         out.push_str("# TYPE tollgate_http_request_duration_seconds histogram\n");
         for (route, histogram) in &inner.latency {
             let route = escape(route);
@@ -73,15 +79,26 @@ impl Metrics {
                 "tollgate_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
                 histogram.count
             );
-            let _ = writeln!(out, "tollgate_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", histogram.sum);
-            let _ = writeln!(out, "tollgate_http_request_duration_seconds_count{{route=\"{route}\"}} {}", histogram.count);
+            let _ = writeln!(
+                out,
+                "tollgate_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                histogram.sum
+            );
+            let _ = writeln!(
+                out,
+                "tollgate_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                histogram.count
+            );
         }
         out
     }
 }
 
 fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -94,9 +111,17 @@ mod tests {
         metrics.record("/healthz", "GET", 200, Duration::from_millis(2));
         metrics.record("/healthz", "GET", 200, Duration::from_millis(20));
         let text = metrics.render();
-        assert!(text.contains("tollgate_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 2"));
-        assert!(text.contains("tollgate_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"0.0025\"} 1"));
-        assert!(text.contains("tollgate_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"} 2"));
-        assert!(text.contains("tollgate_http_request_duration_seconds_count{route=\"/healthz\"} 2"));
+        assert!(text.contains(
+            "tollgate_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 2"
+        ));
+        assert!(text.contains(
+            "tollgate_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"0.0025\"} 1"
+        ));
+        assert!(text.contains(
+            "tollgate_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"} 2"
+        ));
+        assert!(
+            text.contains("tollgate_http_request_duration_seconds_count{route=\"/healthz\"} 2")
+        );
     }
 }

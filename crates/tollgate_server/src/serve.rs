@@ -22,7 +22,10 @@ pub enum StartError {
     #[error("configuration: {0}")]
     Config(#[from] crate::config::ConfigError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A running service.
@@ -53,7 +56,11 @@ impl Running {
 
 /// Connects to the configured database and applies pending migrations.
 pub async fn open_store(config: &Config) -> Result<SqlStore, tollgate_store::ConnectError> {
-    let store = SqlStore::connect(config.database.url.expose(), config.database.max_connections).await?;
+    let store = SqlStore::connect(
+        config.database.url.expose(),
+        config.database.max_connections,
+    )
+    .await?;
     let applied = store.migrate().await?;
     if !applied.is_empty() {
         tracing::info!(versions = ?applied, "applied database migrations");
@@ -89,7 +96,13 @@ pub async fn start_with_clock(
             .await
     });
     let sweeper = tokio::spawn(sweep_sessions(state.clone()));
-    Ok(Running { addr, state, stop, server, sweeper })
+    Ok(Running {
+        addr,
+        state,
+        stop,
+        server,
+        sweeper,
+    })
 }
 
 /// Deletes expired sessions hourly so the table does not grow without bound.

@@ -69,7 +69,9 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         .get::<Route>()
         .map_or_else(|| "unmatched".to_string(), |r| r.0.clone());
     let status = response.status();
-    state.metrics.record(&route, method.as_str(), status.as_u16(), elapsed);
+    state
+        .metrics
+        .record(&route, method.as_str(), status.as_u16(), elapsed);
     let _entered = span.enter();
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     match response.extensions().get::<ErrorDetail>() {
@@ -77,7 +79,9 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
             http.route = %route, http.status = status.as_u16(), duration_ms, error.detail = %detail,
             "request failed"
         ),
-        None => tracing::info!(http.route = %route, http.status = status.as_u16(), duration_ms, "request"),
+        None => {
+            tracing::info!(http.route = %route, http.status = status.as_u16(), duration_ms, "request")
+        }
     }
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID, value);

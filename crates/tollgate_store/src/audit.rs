@@ -32,10 +32,14 @@ where
 fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
         id: parse(row, "id", AuditId::parse)?,
-        actor: parse(row, "actor", |a| Actor::from_stored(a).ok_or("unknown actor"))?,
+        actor: parse(row, "actor", |a| {
+            Actor::from_stored(a).ok_or("unknown actor")
+        })?,
         action: get(row, "action")?,
         target: get(row, "target")?,
-        details: parse(row, "details", |d| serde_json::from_str::<serde_json::Value>(d))?,
+        details: parse(row, "details", |d| {
+            serde_json::from_str::<serde_json::Value>(d)
+        })?,
         at: get_time(row, "created_at")?,
     })
 }
@@ -45,7 +49,10 @@ impl SqlStore {
         insert_audit(&self.write, entry).await
     }
 
-    pub(crate) async fn list_audit(&self, page: Page<AuditId>) -> Result<Vec<AuditEntry>, StoreError> {
+    pub(crate) async fn list_audit(
+        &self,
+        page: Page<AuditId>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, actor, action, target, details, created_at FROM audit_log \
              WHERE ($1 IS NULL OR (created_at, id) < (SELECT created_at, id FROM audit_log WHERE id = $1)) \

@@ -9,7 +9,10 @@ use crate::columns::{db_error, get, get_time, millis, parse};
 use crate::users::{USER_COLUMNS, user_from_row};
 
 impl SqlStore {
-    pub(crate) async fn insert_session_row(&self, session: &SessionRecord) -> Result<(), StoreError> {
+    pub(crate) async fn insert_session_row(
+        &self,
+        session: &SessionRecord,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5)",

@@ -76,7 +76,11 @@ impl Store for SqlStore {
         self.delete_expired(now).await
     }
 
-    async fn insert_api_key(&self, key: &NewApiKey, audit: &AuditEntry) -> Result<ApiKey, StoreError> {
+    async fn insert_api_key(
+        &self,
+        key: &NewApiKey,
+        audit: &AuditEntry,
+    ) -> Result<ApiKey, StoreError> {
         self.insert_key(key, audit).await
     }
 

@@ -65,7 +65,9 @@ impl TestDatabase {
 }
 
 pub fn postgres_url() -> Option<String> {
-    std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty())
+    std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 /// The same server URL with another database name in its path.

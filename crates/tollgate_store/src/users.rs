@@ -10,7 +10,8 @@ use crate::SqlStore;
 use crate::audit::insert_audit;
 use crate::columns::{db_error, get, get_time, millis, parse};
 
-pub(crate) const USER_COLUMNS: &str = "users.id, users.email, users.role, users.tenant_id, users.created_at, users.updated_at";
+pub(crate) const USER_COLUMNS: &str =
+    "users.id, users.email, users.role, users.tenant_id, users.created_at, users.updated_at";
 
 pub(crate) fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
     let email: Option<String> = get(row, "email")?;
@@ -136,7 +137,10 @@ impl SqlStore {
         rows.iter().map(user_from_row).collect()
     }
 
-    pub(crate) async fn count_users_with_role(&self, role: Option<Role>) -> Result<i64, StoreError> {
+    pub(crate) async fn count_users_with_role(
+        &self,
+        role: Option<Role>,
+    ) -> Result<i64, StoreError> {
         let (count,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM users WHERE ($1 IS NULL OR role = $1)")
                 .bind(role.map(Role::as_str))

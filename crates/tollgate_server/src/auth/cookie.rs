@@ -17,7 +17,12 @@ pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_string())
 }
 
-pub fn set_session(token: &str, expires_at: OffsetDateTime, now: OffsetDateTime, secure: bool) -> HeaderValue {
+pub fn set_session(
+    token: &str,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+    secure: bool,
+) -> HeaderValue {
     let max_age = (expires_at - now).whole_seconds().max(0);
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
@@ -41,7 +46,10 @@ mod tests {
     #[test]
     fn the_named_cookie_is_found_among_others() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; tg_session=abc; b=2"));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; tg_session=abc; b=2"),
+        );
         assert_eq!(read(&headers, SESSION_COOKIE).as_deref(), Some("abc"));
         assert_eq!(read(&headers, "missing"), None);
     }
@@ -51,7 +59,9 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let value = set_session("t", now + time::Duration::hours(1), now, true);
         let text = value.to_str().expect("ascii");
-        assert!(text.contains("HttpOnly") && text.contains("SameSite=Lax") && text.contains("Secure"));
+        assert!(
+            text.contains("HttpOnly") && text.contains("SameSite=Lax") && text.contains("Secure")
+        );
         assert!(text.contains("Max-Age=3600"));
         let plain = set_session("t", now + time::Duration::hours(1), now, false);
         assert!(!plain.to_str().expect("ascii").contains("Secure"));

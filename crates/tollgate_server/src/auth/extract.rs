@@ -45,7 +45,10 @@ pub struct Admin(pub Authenticated);
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(cached) = parts.extensions.get::<Authenticated>() {
             return Ok(cached.clone());
         }
@@ -58,7 +61,10 @@ impl FromRequestParts<AppState> for Authenticated {
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let caller = Authenticated::from_request_parts(parts, state).await?;
         if caller.user.role != Role::Admin {
             return Err(ApiError::Forbidden);
@@ -72,14 +78,21 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Authenticated, 
         let bearer = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .ok_or(ApiError::InvalidToken)?;
         return if api_key::looks_like_key(bearer) {
-            let (key, user) = api_key::authenticate(state.store.as_ref(), state.clock.as_ref(), bearer)
-                .await?
-                .ok_or(ApiError::InvalidToken)?;
-            Ok(Authenticated { user, method: AuthMethod::ApiKey(key.id) })
+            let (key, user) =
+                api_key::authenticate(state.store.as_ref(), state.clock.as_ref(), bearer)
+                    .await?
+                    .ok_or(ApiError::InvalidToken)?;
+            Ok(Authenticated {
+                user,
+                method: AuthMethod::ApiKey(key.id),
+            })
         } else {
             let verifier = state.jwt.as_ref().ok_or(ApiError::InvalidToken)?;
             let identity = verifier.verify(bearer).map_err(|e| {
@@ -93,13 +106,18 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Authenticated, 
                 identity.email,
             )
             .await?;
-            Ok(Authenticated { user, method: AuthMethod::Jwt })
+            Ok(Authenticated {
+                user,
+                method: AuthMethod::Jwt,
+            })
         };
     }
-    let session_token = cookie::read(&parts.headers, SESSION_COOKIE).ok_or(ApiError::Unauthenticated)?;
-    let (session, user) = account::session_user(state.store.as_ref(), state.clock.as_ref(), &session_token)
-        .await?
-        .ok_or(ApiError::Unauthenticated)?;
+    let session_token =
+        cookie::read(&parts.headers, SESSION_COOKIE).ok_or(ApiError::Unauthenticated)?;
+    let (session, user) =
+        account::session_user(state.store.as_ref(), state.clock.as_ref(), &session_token)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
     if !is_safe(&parts.method) {
         let presented = parts
             .headers

@@ -103,7 +103,9 @@ fn load_keys(config: &JwtConfig, algorithm: Algorithm) -> Result<Keys, ConfigErr
         message,
     };
     if let Some(secret) = &config.secret {
-        return Ok(Keys::One(DecodingKey::from_secret(secret.expose().as_bytes())));
+        return Ok(Keys::One(DecodingKey::from_secret(
+            secret.expose().as_bytes(),
+        )));
     }
     if let Some(path) = &config.public_key_file {
         let pem = read("auth.jwt.public_key_file", path)?;
@@ -111,7 +113,12 @@ fn load_keys(config: &JwtConfig, algorithm: Algorithm) -> Result<Keys, ConfigErr
             Algorithm::ES256 => DecodingKey::from_ec_pem(&pem),
             _ => DecodingKey::from_rsa_pem(&pem),
         }
-        .map_err(|e| invalid("auth.jwt.public_key_file", format!("not a usable PEM public key: {e}")))?;
+        .map_err(|e| {
+            invalid(
+                "auth.jwt.public_key_file",
+                format!("not a usable PEM public key: {e}"),
+            )
+        })?;
         return Ok(Keys::One(key));
     }
     if let Some(path) = &config.jwks_file {
@@ -122,7 +129,11 @@ fn load_keys(config: &JwtConfig, algorithm: Algorithm) -> Result<Keys, ConfigErr
         for (index, jwk) in set.keys.iter().enumerate() {
             let key = DecodingKey::from_jwk(jwk)
                 .map_err(|e| invalid("auth.jwt.jwks_file", format!("key {index}: {e}")))?;
-            let kid = jwk.common.key_id.clone().unwrap_or_else(|| index.to_string());
+            let kid = jwk
+                .common
+                .key_id
+                .clone()
+                .unwrap_or_else(|| index.to_string());
             keys.insert(kid, key);
         }
         if keys.is_empty() {

@@ -61,7 +61,9 @@ impl Limiter {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, u32)>> {
         // A panic while holding this lock cannot leave the map inconsistent: keep using it.
-        self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -32,14 +32,22 @@ struct SessionBody<'a> {
 }
 
 /// The response that opens a session: the cookie, and the user with the CSRF token.
-pub(crate) fn session_response(state: &AppState, status: StatusCode, user: &User, session: &NewSession) -> Response {
+pub(crate) fn session_response(
+    state: &AppState,
+    status: StatusCode,
+    user: &User,
+    session: &NewSession,
+) -> Response {
     let cookie = cookie::set_session(
         session.token.expose(),
         session.expires_at,
         state.clock.now(),
         state.config.cookies_secure(),
     );
-    let body = SessionBody { user, csrf_token: session.csrf_token.expose() };
+    let body = SessionBody {
+        user,
+        csrf_token: session.csrf_token.expose(),
+    };
     (status, [(header::SET_COOKIE, cookie)], Json(body)).into_response()
 }
 
@@ -66,8 +74,19 @@ pub async fn signup(
     )
     .await?;
     tracing::info!(user.id = %user.id, "user signed up");
-    let session = account::start_session(state.store.as_ref(), state.clock.as_ref(), &state.policy, &user).await?;
-    Ok(session_response(&state, StatusCode::CREATED, &user, &session))
+    let session = account::start_session(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &state.policy,
+        &user,
+    )
+    .await?;
+    Ok(session_response(
+        &state,
+        StatusCode::CREATED,
+        &user,
+        &session,
+    ))
 }
 
 pub async fn login(
@@ -78,7 +97,11 @@ pub async fn login(
 ) -> Result<Response, ApiError> {
     let limited = |retry_after_secs| ApiError::RateLimited { retry_after_secs };
     let ip = client_ip(&state, &headers, peer);
-    state.limits.login_per_ip.hit(&ip.to_string()).map_err(limited)?;
+    state
+        .limits
+        .login_per_ip
+        .hit(&ip.to_string())
+        .map_err(limited)?;
     // Counted per email whether or not an account has it, so the limit reveals nothing.
     let account_key = body.email.as_str().to_string();
     let failures = &state.limits.login_failures_per_account;
@@ -86,8 +109,13 @@ pub async fn login(
     match account::authenticate(state.store.as_ref(), &body.email, &body.password).await {
         Ok(user) => {
             failures.reset(&account_key);
-            let session =
-                account::start_session(state.store.as_ref(), state.clock.as_ref(), &state.policy, &user).await?;
+            let session = account::start_session(
+                state.store.as_ref(),
+                state.clock.as_ref(),
+                &state.policy,
+                &user,
+            )
+            .await?;
             Ok(session_response(&state, StatusCode::OK, &user, &session))
         }
         Err(AccountError::InvalidCredentials) => {
@@ -98,7 +126,10 @@ pub async fn login(
     }
 }
 
-pub async fn logout(State(state): State<AppState>, caller: Authenticated) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Response, ApiError> {
     if let AuthMethod::Session { token, .. } = &caller.method {
         account::end_session(state.store.as_ref(), token.expose()).await?;
     }
@@ -119,5 +150,10 @@ pub async fn me(caller: Authenticated) -> Response {
         AuthMethod::Session { csrf_token, .. } => Some(csrf_token.expose().as_str()),
         _ => None,
     };
-    Json(Me { user: &caller.user, auth_method: caller.method.name(), csrf_token }).into_response()
+    Json(Me {
+        user: &caller.user,
+        auth_method: caller.method.name(),
+        csrf_token,
+    })
+    .into_response()
 }

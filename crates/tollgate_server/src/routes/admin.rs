@@ -23,14 +23,23 @@ fn limit(query: &HashMap<String, String>) -> Result<u32, ApiError> {
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| ApiError::invalid_field("limit", format!("limit must be 1 to {MAX_LIMIT}"))),
+            .ok_or_else(|| {
+                ApiError::invalid_field("limit", format!("limit must be 1 to {MAX_LIMIT}"))
+            }),
     }
 }
 
-fn before<T>(query: &HashMap<String, String>, parse: impl Fn(&str) -> Result<T, uuid::Error>) -> Result<Option<T>, ApiError> {
+fn before<T>(
+    query: &HashMap<String, String>,
+    parse: impl Fn(&str) -> Result<T, uuid::Error>,
+) -> Result<Option<T>, ApiError> {
     query
         .get("before")
-        .map(|text| parse(text).map_err(|_| ApiError::invalid_field("before", "before must be an id from the previous page")))
+        .map(|text| {
+            parse(text).map_err(|_| {
+                ApiError::invalid_field("before", "before must be an id from the previous page")
+            })
+        })
         .transpose()
 }
 
@@ -41,11 +50,19 @@ pub async fn users(
 ) -> Result<Response, ApiError> {
     let role = query
         .get("role")
-        .map(|r| Role::parse(r).ok_or_else(|| ApiError::invalid_field("role", "role must be user or admin")))
+        .map(|r| {
+            Role::parse(r)
+                .ok_or_else(|| ApiError::invalid_field("role", "role must be user or admin"))
+        })
         .transpose()?;
-    let page = Page { limit: limit(&query)?, before: before(&query, UserId::parse)? };
+    let page = Page {
+        limit: limit(&query)?,
+        before: before(&query, UserId::parse)?,
+    };
     let users = state.store.users(role, page).await?;
-    let next_before = (users.len() == page.limit as usize).then(|| users.last().map(|u| u.id)).flatten();
+    let next_before = (users.len() == page.limit as usize)
+        .then(|| users.last().map(|u| u.id))
+        .flatten();
     Ok(Json(serde_json::json!({ "data": users, "next_before": next_before })).into_response())
 }
 
@@ -54,8 +71,13 @@ pub async fn audit(
     _admin: Admin,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let page = Page { limit: limit(&query)?, before: before(&query, AuditId::parse)? };
+    let page = Page {
+        limit: limit(&query)?,
+        before: before(&query, AuditId::parse)?,
+    };
     let entries = state.store.audit_log(page).await?;
-    let next_before = (entries.len() == page.limit as usize).then(|| entries.last().map(|e| e.id)).flatten();
+    let next_before = (entries.len() == page.limit as usize)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
     Ok(Json(serde_json::json!({ "data": entries, "next_before": next_before })).into_response())
 }

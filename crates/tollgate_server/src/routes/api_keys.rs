@@ -44,11 +44,17 @@ pub async fn create(
         ApiKeyError::InvalidName => ApiError::invalid_field("name", e.to_string()),
         ApiKeyError::Store(e) => e.into(),
     })?;
-    let body = Created { key: &key, key_secret: secret.expose() };
+    let body = Created {
+        key: &key,
+        key_secret: secret.expose(),
+    };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-pub async fn list(State(state): State<AppState>, caller: Authenticated) -> Result<Response, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Response, ApiError> {
     let keys = state.store.api_keys(caller.user.id).await?;
     Ok(Json(serde_json::json!({ "data": keys })).into_response())
 }
@@ -59,7 +65,14 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = ApiKeyId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    if api_key::revoke(state.store.as_ref(), state.clock.as_ref(), caller.user.id, id).await? {
+    if api_key::revoke(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        caller.user.id,
+        id,
+    )
+    .await?
+    {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::NotFound)

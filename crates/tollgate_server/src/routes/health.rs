@@ -1,9 +1,9 @@
 //! Liveness, readiness and metrics.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::Json;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -21,7 +21,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, 
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

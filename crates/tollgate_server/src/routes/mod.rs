@@ -28,7 +28,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/auth/login", post(accounts::login))
         .route("/api/v1/auth/logout", post(accounts::logout))
         .route("/api/v1/me", get(accounts::me))
-        .route("/api/v1/api-keys", get(api_keys::list).post(api_keys::create))
+        .route(
+            "/api/v1/api-keys",
+            get(api_keys::list).post(api_keys::create),
+        )
         .route("/api/v1/api-keys/{id}", delete(api_keys::revoke))
         .route("/api/v1/admin/users", get(admin::users))
         .route("/api/v1/admin/audit", get(admin::audit))

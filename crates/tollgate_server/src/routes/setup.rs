@@ -34,7 +34,10 @@ async fn create(state: &AppState, request: &FirstAdmin) -> Result<User, ApiError
     }
     if state.store.count_users(Some(Role::Admin)).await? > 0 {
         state.setup.consume();
-        return Err(ApiError::Conflict { code: "setup_closed", message: "an admin already exists".into() });
+        return Err(ApiError::Conflict {
+            code: "setup_closed",
+            message: "an admin already exists".into(),
+        });
     }
     let user = account::register(
         state.store.as_ref(),
@@ -56,11 +59,25 @@ pub async fn create_first_admin(
     ApiJson(request): ApiJson<FirstAdmin>,
 ) -> Result<Response, ApiError> {
     let user = create(&state, &request).await?;
-    let session = account::start_session(state.store.as_ref(), state.clock.as_ref(), &state.policy, &user).await?;
-    Ok(session_response(&state, StatusCode::CREATED, &user, &session))
+    let session = account::start_session(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &state.policy,
+        &user,
+    )
+    .await?;
+    Ok(session_response(
+        &state,
+        StatusCode::CREATED,
+        &user,
+        &session,
+    ))
 }
 
-pub async fn page(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>) -> Response {
+pub async fn page(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     if !state.setup.is_open() {
         return (StatusCode::NOT_FOUND, Html(shell("Setup is closed", "<p>An admin exists already. Log in, or use <code>tollgate admin create</code>.</p>"))).into_response();
     }
@@ -77,7 +94,10 @@ pub async fn page(State(state): State<AppState>, Query(query): Query<HashMap<Str
     Html(shell("Create the first admin", &form)).into_response()
 }
 
-pub async fn submit(State(state): State<AppState>, Form(form): Form<HashMap<String, String>>) -> Response {
+pub async fn submit(
+    State(state): State<AppState>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let field = |name: &str| form.get(name).cloned().unwrap_or_default();
     let parsed = Email::parse(&field("email")).map(|email| FirstAdmin {
         token: Secret::new(field("token")),
@@ -86,21 +106,39 @@ pub async fn submit(State(state): State<AppState>, Form(form): Form<HashMap<Stri
     });
     let outcome = match parsed {
         Ok(request) => create(&state, &request).await,
-        Err(_) => Err(ApiError::invalid_field("email", "email is not a valid email address")),
+        Err(_) => Err(ApiError::invalid_field(
+            "email",
+            "email is not a valid email address",
+        )),
     };
     match outcome {
         Ok(user) => Html(shell(
             "Admin created",
-            &format!("<p>{} is now an admin. Log in with <code>POST /api/v1/auth/login</code>.</p>", escape(&user.email.map(String::from).unwrap_or_default())),
+            &format!(
+                "<p>{} is now an admin. Log in with <code>POST /api/v1/auth/login</code>.</p>",
+                escape(&user.email.map(String::from).unwrap_or_default())
+            ),
         ))
         .into_response(),
         Err(error) => {
             let status = error.status();
             let message = match &error {
-                ApiError::InvalidField { message, .. } | ApiError::Conflict { message, .. } => message.clone(),
+                ApiError::InvalidField { message, .. } | ApiError::Conflict { message, .. } => {
+                    message.clone()
+                }
                 other => other.code().to_string(),
             };
-            (status, Html(shell("Could not create the admin", &format!("<p role=\"alert\">{}</p><p><a href=\"/setup\">Back</a></p>", escape(&message))))).into_response()
+            (
+                status,
+                Html(shell(
+                    "Could not create the admin",
+                    &format!(
+                        "<p role=\"alert\">{}</p><p><a href=\"/setup\">Back</a></p>",
+                        escape(&message)
+                    ),
+                )),
+            )
+                .into_response()
         }
     }
 }
@@ -136,6 +174,9 @@ mod tests {
 
     #[test]
     fn markup_is_escaped() {
-        assert_eq!(escape("<script>\"x\"&'y'"), "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;");
+        assert_eq!(
+            escape("<script>\"x\"&'y'"),
+            "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;"
+        );
     }
 }

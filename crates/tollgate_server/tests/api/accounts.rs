@@ -9,7 +9,14 @@ use crate::support::{PASSWORD, TestApp, browser, error_of};
 async fn signup_then_login_then_me_then_logout() {
     for app in TestApp::all().await {
         let (client, csrf) = app.signup("Ada@Example.com").await;
-        let me: Value = client.get(app.url("/api/v1/me")).send().await.expect("me").json().await.expect("json");
+        let me: Value = client
+            .get(app.url("/api/v1/me"))
+            .send()
+            .await
+            .expect("me")
+            .json()
+            .await
+            .expect("json");
         assert_eq!(me["user"]["email"], "ada@example.com");
         assert_eq!(me["user"]["role"], "user");
         assert_eq!(me["auth_method"], "session");
@@ -33,9 +40,18 @@ async fn signup_then_login_then_me_then_logout() {
             .await
             .expect("login");
         assert_eq!(login.status(), StatusCode::OK);
-        let cookie = login.headers()["set-cookie"].to_str().expect("ascii").to_string();
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
-        assert!(!cookie.contains("Secure"), "plain http base URL: no Secure flag");
+        let cookie = login.headers()["set-cookie"]
+            .to_str()
+            .expect("ascii")
+            .to_string();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+        assert!(
+            !cookie.contains("Secure"),
+            "plain http base URL: no Secure flag"
+        );
         let me = fresh.get(app.url("/api/v1/me")).send().await.expect("me");
         assert_eq!(me.status(), StatusCode::OK);
         app.stop().await;
@@ -74,7 +90,10 @@ async fn a_second_signup_with_the_same_email_is_refused_and_a_weak_password_name
             .await
             .expect("signup");
         let (status, error) = error_of(again).await;
-        assert_eq!((status, error["code"].as_str()), (StatusCode::CONFLICT, Some("email_unavailable")));
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (StatusCode::CONFLICT, Some("email_unavailable"))
+        );
 
         let weak = client
             .post(app.url("/api/v1/auth/signup"))
@@ -94,23 +113,39 @@ async fn a_cookie_request_that_changes_state_without_the_csrf_token_is_forbidden
     for app in TestApp::all().await {
         let (client, csrf) = app.signup("csrf@example.com").await;
         let create = |token: Option<&str>| {
-            let mut request = client.post(app.url("/api/v1/api-keys")).json(&json!({ "name": "k" }));
+            let mut request = client
+                .post(app.url("/api/v1/api-keys"))
+                .json(&json!({ "name": "k" }));
             if let Some(token) = token {
                 request = request.header("x-csrf-token", token);
             }
             request.send()
         };
         let (status, error) = error_of(create(None).await.expect("request")).await;
-        assert_eq!((status, error["code"].as_str()), (StatusCode::FORBIDDEN, Some("csrf_token_invalid")));
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("csrf_token_invalid"))
+        );
         let (status, _) = error_of(create(Some("forged")).await.expect("request")).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         assert!(
             app.store_keys_of("csrf@example.com").await.is_empty(),
             "nothing was created by the refused requests"
         );
-        assert_eq!(create(Some(&csrf)).await.expect("request").status(), StatusCode::CREATED);
-        let logout = client.post(app.url("/api/v1/auth/logout")).send().await.expect("logout");
-        assert_eq!(logout.status(), StatusCode::FORBIDDEN, "logout is a write too");
+        assert_eq!(
+            create(Some(&csrf)).await.expect("request").status(),
+            StatusCode::CREATED
+        );
+        let logout = client
+            .post(app.url("/api/v1/auth/logout"))
+            .send()
+            .await
+            .expect("logout");
+        assert_eq!(
+            logout.status(),
+            StatusCode::FORBIDDEN,
+            "logout is a write too"
+        );
         app.stop().await;
     }
 }
@@ -127,11 +162,22 @@ async fn repeated_failed_logins_are_limited_with_retry_after() {
                 .send()
         };
         for _ in 0..3 {
-            assert_eq!(attempt("wrong password").await.expect("login").status(), StatusCode::UNAUTHORIZED);
+            assert_eq!(
+                attempt("wrong password").await.expect("login").status(),
+                StatusCode::UNAUTHORIZED
+            );
         }
         let limited = attempt(PASSWORD).await.expect("login");
-        assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
-        let retry_after: u64 = limited.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+        assert_eq!(
+            limited.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "even the right password waits"
+        );
+        let retry_after: u64 = limited.headers()["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
         assert!((1..=900).contains(&retry_after));
         let (_, error) = error_of(limited).await;
         assert_eq!(error["code"], "rate_limited");
@@ -170,13 +216,35 @@ async fn the_first_admin_is_created_once_with_the_setup_token() {
                 .json(&json!({ "token": token, "email": email, "password": PASSWORD }))
                 .send()
         };
-        let (status, error) = error_of(create("wrong".into(), "boss@example.com").await.expect("setup")).await;
-        assert_eq!((status, error["code"].as_str()), (StatusCode::CONFLICT, Some("setup_closed")));
-        let created = create(token.expose().clone(), "boss@example.com").await.expect("setup");
+        let (status, error) = error_of(
+            create("wrong".into(), "boss@example.com")
+                .await
+                .expect("setup"),
+        )
+        .await;
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (StatusCode::CONFLICT, Some("setup_closed"))
+        );
+        let created = create(token.expose().clone(), "boss@example.com")
+            .await
+            .expect("setup");
         assert_eq!(created.status(), StatusCode::CREATED);
-        let me: Value = client.get(app.url("/api/v1/me")).send().await.expect("me").json().await.expect("json");
+        let me: Value = client
+            .get(app.url("/api/v1/me"))
+            .send()
+            .await
+            .expect("me")
+            .json()
+            .await
+            .expect("json");
         assert_eq!(me["user"]["role"], "admin");
-        let (status, _) = error_of(create(token.expose().clone(), "second@example.com").await.expect("setup")).await;
+        let (status, _) = error_of(
+            create(token.expose().clone(), "second@example.com")
+                .await
+                .expect("setup"),
+        )
+        .await;
         assert_eq!(status, StatusCode::CONFLICT, "the token works once");
         app.stop().await;
     }
@@ -203,7 +271,12 @@ impl TestApp {
     async fn store_keys_of(&self, email: &str) -> Vec<tollgate_core::api_key::ApiKey> {
         use tollgate_core::Store;
         let email = tollgate_core::Email::parse(email).expect("email");
-        let (user, _) = self.store.credentials_by_email(&email).await.expect("lookup").expect("user");
+        let (user, _) = self
+            .store
+            .credentials_by_email(&email)
+            .await
+            .expect("lookup")
+            .expect("user");
         self.store.api_keys(user.id).await.expect("keys")
     }
 }

@@ -19,8 +19,14 @@ async fn an_api_key_works_until_it_is_revoked() {
             .json()
             .await
             .expect("json");
-        let secret = created["key_secret"].as_str().expect("the key is shown once").to_string();
-        assert!(secret.starts_with("tg_test_"), "emulated Stripe means test keys: {secret}");
+        let secret = created["key_secret"]
+            .as_str()
+            .expect("the key is shown once")
+            .to_string();
+        assert!(
+            secret.starts_with("tg_test_"),
+            "emulated Stripe means test keys: {secret}"
+        );
         assert_eq!(created["prefix"].as_str(), Some(&secret[..12]));
 
         let bearer = browser();
@@ -35,21 +41,50 @@ async fn an_api_key_works_until_it_is_revoked() {
             .expect("json");
         assert_eq!(me["user"]["email"], "keys@example.com");
         assert_eq!(me["auth_method"], "api_key");
-        assert!(me.get("csrf_token").is_none(), "bearer callers need no CSRF token");
+        assert!(
+            me.get("csrf_token").is_none(),
+            "bearer callers need no CSRF token"
+        );
 
-        let listed: Value = client.get(app.url("/api/v1/api-keys")).send().await.expect("list").json().await.expect("json");
+        let listed: Value = client
+            .get(app.url("/api/v1/api-keys"))
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
         let keys = listed["data"].as_array().expect("array");
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0]["name"], "billing job");
         assert!(keys[0]["last_used_at"].is_string(), "the use was recorded");
-        assert!(!listed.to_string().contains(&secret), "the list never shows the key");
+        assert!(
+            !listed.to_string().contains(&secret),
+            "the list never shows the key"
+        );
 
         // A bearer caller revokes without CSRF: it is not a cookie session.
         let id = created["id"].as_str().expect("id");
-        let revoke = bearer.delete(app.url(&format!("/api/v1/api-keys/{id}"))).bearer_auth(&secret).send().await.expect("revoke");
+        let revoke = bearer
+            .delete(app.url(&format!("/api/v1/api-keys/{id}")))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .expect("revoke");
         assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
-        let (status, error) = error_of(bearer.get(app.url("/api/v1/me")).bearer_auth(&secret).send().await.expect("me")).await;
-        assert_eq!((status, error["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_token")));
+        let (status, error) = error_of(
+            bearer
+                .get(app.url("/api/v1/me"))
+                .bearer_auth(&secret)
+                .send()
+                .await
+                .expect("me"),
+        )
+        .await;
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+        );
         app.stop().await;
     }
 }
@@ -78,7 +113,12 @@ async fn a_user_cannot_revoke_another_users_key() {
             .expect("revoke");
         assert_eq!(stolen.status(), StatusCode::NOT_FOUND);
         let secret = created["key_secret"].as_str().expect("secret");
-        let me = browser().get(app.url("/api/v1/me")).bearer_auth(secret).send().await.expect("me");
+        let me = browser()
+            .get(app.url("/api/v1/me"))
+            .bearer_auth(secret)
+            .send()
+            .await
+            .expect("me");
         assert_eq!(me.status(), StatusCode::OK, "the key still works");
         app.stop().await;
     }

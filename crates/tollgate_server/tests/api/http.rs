@@ -8,7 +8,10 @@ use crate::support::{TestApp, browser, error_of};
 #[tokio::test]
 async fn an_oversized_body_is_refused_with_413() {
     for app in TestApp::all_with(|c| c.server.body_limit_bytes = 4096).await {
-        let body = format!("{{\"email\":\"a@example.com\",\"password\":\"{}\"}}", "x".repeat(10_000));
+        let body = format!(
+            "{{\"email\":\"a@example.com\",\"password\":\"{}\"}}",
+            "x".repeat(10_000)
+        );
         let response = browser()
             .post(app.url("/api/v1/auth/signup"))
             .header("content-type", "application/json")
@@ -17,7 +20,10 @@ async fn an_oversized_body_is_refused_with_413() {
             .await
             .expect("post");
         let (status, error) = error_of(response).await;
-        assert_eq!((status, error["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+        );
         app.stop().await;
     }
 }
@@ -33,11 +39,30 @@ async fn malformed_json_and_bad_fields_are_400_naming_the_field() {
                 .send()
         };
         let (status, error) = error_of(post("{\"email\": ").await.expect("post")).await;
-        assert_eq!((status, error["code"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")));
-        let (status, error) = error_of(post(r#"{"email":"not-an-email","password":"0123456789ab"}"#).await.expect("post")).await;
-        assert_eq!((status, error["code"].as_str(), error["field"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_field"), Some("email")));
-        let (status, error) = error_of(post(r#"{"email":"a@example.com"}"#).await.expect("post")).await;
-        assert_eq!((status, error["field"].as_str()), (StatusCode::BAD_REQUEST, Some("password")));
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("malformed_json"))
+        );
+        let (status, error) = error_of(
+            post(r#"{"email":"not-an-email","password":"0123456789ab"}"#)
+                .await
+                .expect("post"),
+        )
+        .await;
+        assert_eq!(
+            (status, error["code"].as_str(), error["field"].as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                Some("invalid_field"),
+                Some("email")
+            )
+        );
+        let (status, error) =
+            error_of(post(r#"{"email":"a@example.com"}"#).await.expect("post")).await;
+        assert_eq!(
+            (status, error["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("password"))
+        );
         app.stop().await;
     }
 }
@@ -53,7 +78,13 @@ async fn a_wrong_content_type_is_415() {
             .await
             .expect("post");
         let (status, error) = error_of(response).await;
-        assert_eq!((status, error["code"].as_str()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type")));
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Some("unsupported_media_type")
+            )
+        );
         app.stop().await;
     }
 }
@@ -63,11 +94,25 @@ async fn every_response_carries_a_request_id_and_keeps_the_callers() {
     for app in TestApp::all().await {
         let client = browser();
         let generated = client.get(app.url("/healthz")).send().await.expect("get");
-        assert!(generated.headers()["x-request-id"].to_str().expect("ascii").len() >= 16);
-        let kept = client.get(app.url("/nowhere")).header("x-request-id", "req-abc-123").send().await.expect("get");
+        assert!(
+            generated.headers()["x-request-id"]
+                .to_str()
+                .expect("ascii")
+                .len()
+                >= 16
+        );
+        let kept = client
+            .get(app.url("/nowhere"))
+            .header("x-request-id", "req-abc-123")
+            .send()
+            .await
+            .expect("get");
         assert_eq!(kept.headers()["x-request-id"], "req-abc-123");
         let (status, error) = error_of(kept).await;
-        assert_eq!((status, error["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found"))
+        );
         app.stop().await;
     }
 }
@@ -76,15 +121,41 @@ async fn every_response_carries_a_request_id_and_keeps_the_callers() {
 async fn health_readiness_and_metrics_answer() {
     for app in TestApp::all().await {
         let client = browser();
-        let health: Value = client.get(app.url("/healthz")).send().await.expect("get").json().await.expect("json");
+        let health: Value = client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
         assert_eq!(health["status"], "ok");
         let ready = client.get(app.url("/readyz")).send().await.expect("get");
         assert_eq!(ready.status(), StatusCode::OK);
-        let wrong_method = client.delete(app.url("/healthz")).send().await.expect("delete");
+        let wrong_method = client
+            .delete(app.url("/healthz"))
+            .send()
+            .await
+            .expect("delete");
         assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
-        let metrics = client.get(app.url("/metrics")).send().await.expect("get").text().await.expect("text");
-        assert!(metrics.contains("tollgate_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 1"), "{metrics}");
-        assert!(metrics.contains("tollgate_http_request_duration_seconds_count{route=\"/readyz\"} 1"), "{metrics}");
+        let metrics = client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            metrics.contains(
+                "tollgate_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 1"
+            ),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("tollgate_http_request_duration_seconds_count{route=\"/readyz\"} 1"),
+            "{metrics}"
+        );
         app.stop().await;
     }
 }
@@ -95,8 +166,14 @@ async fn readiness_fails_when_the_database_is_gone() {
         app.store.close().await;
         let response = browser().get(app.url("/readyz")).send().await.expect("get");
         let (status, error) = error_of(response).await;
-        assert_eq!((status, error["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("service_unavailable")));
-        assert!(!error.to_string().contains("pool"), "no internal detail in the body: {error}");
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("service_unavailable"))
+        );
+        assert!(
+            !error.to_string().contains("pool"),
+            "no internal detail in the body: {error}"
+        );
         app.stop().await;
     }
 }

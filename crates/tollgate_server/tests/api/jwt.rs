@@ -22,7 +22,8 @@ fn jwt_config(algorithm: JwtAlgorithm) -> JwtConfig {
     JwtConfig {
         algorithm,
         secret: (algorithm == JwtAlgorithm::HS256).then(|| Secret::new(HS_SECRET.to_string())),
-        public_key_file: (algorithm == JwtAlgorithm::RS256).then(|| keys_dir().join("rsa_public.pem")),
+        public_key_file: (algorithm == JwtAlgorithm::RS256)
+            .then(|| keys_dir().join("rsa_public.pem")),
         jwks_file: (algorithm == JwtAlgorithm::ES256).then(|| keys_dir().join("ec_jwks.json")),
         issuer: ISSUER.to_string(),
         audience: AUDIENCE.to_string(),
@@ -40,11 +41,21 @@ fn claims(sub: &str) -> Value {
 }
 
 fn hs256(claims: &Value, secret: &str) -> String {
-    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes())).expect("sign")
+    encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("sign")
 }
 
 async fn me(app: &TestApp, token: &str) -> reqwest::Response {
-    browser().get(app.url("/api/v1/me")).bearer_auth(token).send().await.expect("me")
+    browser()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("me")
 }
 
 #[tokio::test]
@@ -55,7 +66,10 @@ async fn a_valid_hs256_token_is_accepted_and_provisions_its_user_once() {
         assert_eq!(first["auth_method"], "jwt");
         assert_eq!(first["user"]["email"], "alice@example.com");
         let second: Value = me(&app, &token).await.json().await.expect("json");
-        assert_eq!(first["user"]["id"], second["user"]["id"], "the same sub is the same user");
+        assert_eq!(
+            first["user"]["id"], second["user"]["id"],
+            "the same sub is the same user"
+        );
         app.stop().await;
     }
 }
@@ -74,22 +88,35 @@ async fn expired_wrong_audience_wrong_issuer_bad_signature_and_alg_none_tokens_a
         let unsigned = {
             use base64::Engine;
             let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-            format!("{}.{}.", b64.encode(r#"{"alg":"none","typ":"JWT"}"#), b64.encode(claims("bob").to_string()))
+            format!(
+                "{}.{}.",
+                b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+                b64.encode(claims("bob").to_string())
+            )
         };
         let cases = [
             ("expired", hs256(&expired, HS_SECRET)),
             ("wrong audience", hs256(&wrong_audience, HS_SECRET)),
             ("wrong issuer", hs256(&wrong_issuer, HS_SECRET)),
             ("no exp", hs256(&no_exp, HS_SECRET)),
-            ("bad signature", hs256(&claims("bob"), "another-secret-that-is-32-bytes-long")),
+            (
+                "bad signature",
+                hs256(&claims("bob"), "another-secret-that-is-32-bytes-long"),
+            ),
             ("alg none", unsigned),
             ("garbage", "not.a.jwt".to_string()),
         ];
         for (case, token) in cases {
             let (status, error) = error_of(me(&app, &token).await).await;
-            assert_eq!((status, error["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_token")), "{case}");
+            assert_eq!(
+                (status, error["code"].as_str()),
+                (StatusCode::UNAUTHORIZED, Some("invalid_token")),
+                "{case}"
+            );
         }
-        let users = tollgate_core::Store::count_users(&app.store, None).await.expect("count");
+        let users = tollgate_core::Store::count_users(&app.store, None)
+            .await
+            .expect("count");
         assert_eq!(users, 0, "no rejected token provisioned a user");
         app.stop().await;
     }
@@ -99,7 +126,12 @@ async fn expired_wrong_audience_wrong_issuer_bad_signature_and_alg_none_tokens_a
 async fn an_rs256_token_verifies_with_the_configured_public_key() {
     for app in TestApp::all_with(|c| c.auth.jwt = Some(jwt_config(JwtAlgorithm::RS256))).await {
         let pem = std::fs::read(keys_dir().join("rsa_private.pem")).expect("key");
-        let token = encode(&Header::new(Algorithm::RS256), &claims("carol"), &EncodingKey::from_rsa_pem(&pem).expect("rsa")).expect("sign");
+        let token = encode(
+            &Header::new(Algorithm::RS256),
+            &claims("carol"),
+            &EncodingKey::from_rsa_pem(&pem).expect("rsa"),
+        )
+        .expect("sign");
         assert_eq!(me(&app, &token).await.status(), StatusCode::OK);
         // An HS256 token "signed" with the public key must not pass (algorithm confusion).
         let public = std::fs::read_to_string(keys_dir().join("rsa_public.pem")).expect("key");

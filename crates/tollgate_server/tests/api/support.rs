@@ -26,8 +26,15 @@ impl TestApp {
         config.database.max_connections = 5;
         configure(&mut config);
         let store = serve::open_store(&config).await.expect("open the store");
-        let running = serve::start(config, Arc::new(store.clone())).await.expect("start the server");
-        Self { url: running.url(), store, running, _database: database }
+        let running = serve::start(config, Arc::new(store.clone()))
+            .await
+            .expect("start the server");
+        Self {
+            url: running.url(),
+            store,
+            running,
+            _database: database,
+        }
     }
 
     /// One server per configured database, default configuration.
@@ -75,7 +82,10 @@ impl TestApp {
 
 /// A client that keeps cookies, as a browser does.
 pub fn browser() -> Client {
-    Client::builder().cookie_store(true).build().expect("client")
+    Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client")
 }
 
 pub async fn error_of(response: Response) -> (StatusCode, Value) {

@@ -1,0 +1,395 @@
+//! The binary as a person or a process manager runs it: help, exit codes, configuration
+//! errors, migrations, admin accounts, and serve's logs (which must never show a secret).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tollgate_store::testing::{TestDatabase, postgres_url};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
+
+/// The binary in an empty directory with an empty environment, so nothing of the machine leaks in.
+fn tollgate(dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+}
+
+fn run(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    tollgate(dir, env)
+        .args(args)
+        .output()
+        .expect("run tollgate")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn every_command_has_help_and_exits_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["admin", "--help"],
+        vec!["admin", "create", "--help"],
+        vec!["admin", "list", "--help"],
+        vec!["config", "check", "--help"],
+    ] {
+        let output = run(dir.path(), &[], &args);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        assert!(text(&output.stdout).contains("Usage"), "{args:?}");
+    }
+}
+
+#[test]
+fn bad_usage_exits_two() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert_eq!(run(dir.path(), &[], &["frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        run(dir.path(), &[], &["serve", "--bind", "nowhere"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn configuration_errors_exit_non_zero_with_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (
+            &[("TOLLGATE_BIND", "not-an-address")],
+            "server.bind (from TOLLGATE_BIND)",
+        ),
+        (
+            &[("DATABASE_URL", "mysql://db/x")],
+            "database.url (from DATABASE_URL)",
+        ),
+        (
+            &[("STRIPE_WEBHOOK_SECRET", "nope")],
+            "stripe.webhook_secrets (from STRIPE_WEBHOOK_SECRET)",
+        ),
+        (&[("TOLLGATE_JWT_ALGORITHM", "HS256")], "auth.jwt"),
+    ];
+    for (env, key) in cases {
+        let output = run(dir.path(), env, &["config", "check"]);
+        assert_eq!(output.status.code(), Some(2), "{env:?}");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(key), "{env:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    }
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[server]\nbody_limit_bytes = \"lots\"\n").expect("write");
+    let output = run(
+        dir.path(),
+        &[],
+        &["--config", file.to_str().expect("utf-8"), "config", "check"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("server.body_limit_bytes"));
+    let output = run(
+        dir.path(),
+        &[],
+        &["--config", "missing.toml", "config", "check"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("missing.toml"));
+}
+
+#[test]
+fn config_check_prints_the_effective_configuration_with_secrets_redacted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = [
+        ("STRIPE_SECRET_KEY", "sk_test_do_not_print_me"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_do_not_print_me"),
+        (
+            "DATABASE_URL",
+            "postgres://app:db_password_secret@db.internal:5432/tollgate",
+        ),
+        ("TOLLGATE_JWT_ALGORITHM", "HS256"),
+        (
+            "TOLLGATE_JWT_SECRET",
+            "jwt-secret-do-not-print-me-0123456789",
+        ),
+        ("TOLLGATE_JWT_ISSUER", "https://id.example.com"),
+        ("TOLLGATE_JWT_AUDIENCE", "tollgate"),
+        ("PORT", "9999"),
+    ];
+    let output = run(dir.path(), &env, &["config", "check"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("bind = \"127.0.0.1:9999\""), "{stdout}");
+    assert!(stdout.contains("[redacted]"));
+    for secret in [
+        "do_not_print_me",
+        "db_password_secret",
+        "jwt-secret-do-not-print-me",
+    ] {
+        assert!(!stdout.contains(secret), "{secret} printed:\n{stdout}");
+    }
+}
+
+#[tokio::test]
+async fn migrate_twice_is_a_no_op() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for database in TestDatabase::all().await {
+        let env = [("DATABASE_URL", database.url.as_str())];
+        let first = run(dir.path(), &env, &["migrate"]);
+        assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+        assert!(
+            text(&first.stdout).contains("applied migrations: [1]"),
+            "{}",
+            text(&first.stdout)
+        );
+        let second = run(dir.path(), &env, &["migrate"]);
+        assert_eq!(second.status.code(), Some(0));
+        assert_eq!(text(&second.stdout).trim(), "database is up to date");
+    }
+}
+
+#[test]
+fn the_default_database_is_a_sqlite_file_under_data_created_on_first_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = run(dir.path(), &[], &["migrate"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(dir.path().join("data/tollgate.db").is_file());
+}
+
+#[tokio::test]
+async fn admin_create_takes_the_password_from_stdin_and_admin_list_shows_the_admin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for database in TestDatabase::all().await {
+        let env = [("DATABASE_URL", database.url.as_str())];
+        let create = |email: &str, password: &str| {
+            let mut child = tollgate(dir.path(), &env)
+                .args(["admin", "create", "--email", email, "--password-stdin"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(format!("{password}\n").as_bytes())
+                .expect("write");
+            child.wait_with_output().expect("wait")
+        };
+        let created = create("Boss@Example.com", "a long enough password");
+        assert_eq!(created.status.code(), Some(0), "{}", text(&created.stderr));
+        assert!(text(&created.stdout).contains("created admin boss@example.com"));
+        assert_eq!(
+            create("boss@example.com", "a long enough password")
+                .status
+                .code(),
+            Some(1),
+            "duplicate"
+        );
+        assert_eq!(
+            create("other@example.com", "short").status.code(),
+            Some(2),
+            "weak password"
+        );
+        assert_eq!(
+            create("not-an-email", "a long enough password")
+                .status
+                .code(),
+            Some(2),
+            "bad email"
+        );
+        let list = run(dir.path(), &env, &["admin", "list"]);
+        assert_eq!(list.status.code(), Some(0));
+        let listing = text(&list.stdout);
+        assert!(listing.contains("boss@example.com"), "{listing}");
+        assert!(!listing.contains("other@example.com"));
+        let prompt = tollgate(dir.path(), &env)
+            .args(["admin", "create", "--email", "x@example.com"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run");
+        assert_eq!(
+            prompt.status.code(),
+            Some(2),
+            "no terminal and no --password-stdin"
+        );
+    }
+}
+
+/// Starts `serve` on port 0 and returns the child and its URL, read from its first line.
+fn start_serve(
+    dir: &Path,
+    env: &[(&str, &str)],
+    log: &Path,
+) -> (
+    std::process::Child,
+    String,
+    BufReader<std::process::ChildStdout>,
+) {
+    let mut child = tollgate(dir, env)
+        .args(["serve", "--bind", "127.0.0.1:0", "--log-format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(log).expect("log file")))
+        .spawn()
+        .expect("spawn serve");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("first line");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_string();
+    (child, url, stdout)
+}
+
+#[tokio::test]
+async fn serve_never_logs_a_secret_and_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stripe_key = "sk_test_stripe_key_never_logged";
+    let webhook_secret = "whsec_webhook_secret_never_logged";
+    let jwt_secret = "jwt_secret_never_logged_0123456789abcdef";
+    let password = "password never logged";
+    let wrong_password = "wrong password never logged";
+    let database = match postgres_url() {
+        // Trust authentication ignores the password, so a password can ride in the URL here.
+        Some(url) => {
+            TestDatabase::postgres(&url.replacen(
+                "postgres://postgres@",
+                "postgres://postgres:db_password_never_logged@",
+                1,
+            ))
+            .await
+        }
+        None => TestDatabase::sqlite(),
+    };
+    let env = [
+        ("STRIPE_SECRET_KEY", stripe_key),
+        ("STRIPE_WEBHOOK_SECRET", webhook_secret),
+        ("TOLLGATE_JWT_ALGORITHM", "HS256"),
+        ("TOLLGATE_JWT_SECRET", jwt_secret),
+        ("TOLLGATE_JWT_ISSUER", "https://id.example.com"),
+        ("TOLLGATE_JWT_AUDIENCE", "tollgate"),
+        ("DATABASE_URL", database.url.as_str()),
+        ("RUST_LOG", "debug"),
+    ];
+    let log = dir.path().join("serve.log");
+    let (mut child, url, mut stdout) = start_serve(dir.path(), &env, &log);
+
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let signup = client
+        .post(format!("{url}/api/v1/auth/signup"))
+        .json(&json!({ "email": "logs@example.com", "password": password }))
+        .send()
+        .await
+        .expect("signup");
+    let cookie = signup.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let session_token = cookie
+        .split(';')
+        .next()
+        .expect("pair")
+        .split('=')
+        .nth(1)
+        .expect("value")
+        .to_string();
+    let body: serde_json::Value = signup.json().await.expect("json");
+    let csrf = body["csrf_token"].as_str().expect("csrf").to_string();
+    let key: serde_json::Value = client
+        .post(format!("{url}/api/v1/api-keys"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({ "name": "k" }))
+        .send()
+        .await
+        .expect("key")
+        .json()
+        .await
+        .expect("json");
+    let api_key = key["key_secret"].as_str().expect("key").to_string();
+    let plain = reqwest::Client::new();
+    plain
+        .get(format!("{url}/api/v1/me"))
+        .bearer_auth(&api_key)
+        .send()
+        .await
+        .expect("me");
+    plain
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&json!({ "email": "logs@example.com", "password": wrong_password }))
+        .send()
+        .await
+        .expect("login");
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({ "sub": "u1", "iss": "https://id.example.com", "aud": "tollgate", "exp": 4_000_000_000u64 }),
+        &jsonwebtoken::EncodingKey::from_secret(jwt_secret.as_bytes()),
+    )
+    .expect("sign");
+    let me = plain
+        .get(format!("{url}/api/v1/me"))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(me.status(), 200);
+
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(terminated.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).expect("stdout");
+    let logs = std::fs::read_to_string(&log).expect("log") + &rest;
+    assert!(
+        logs.contains("\"http.route\":\"/api/v1/auth/signup\""),
+        "JSON request logs are there:\n{logs}"
+    );
+    let mut secrets = vec![
+        stripe_key,
+        webhook_secret,
+        jwt_secret,
+        password,
+        wrong_password,
+        &session_token,
+        &csrf,
+        &api_key,
+        &jwt,
+    ];
+    secrets.push("db_password_never_logged");
+    for secret in secrets {
+        assert!(
+            !logs.contains(secret),
+            "a secret appeared in the logs: {secret}"
+        );
+    }
+}
