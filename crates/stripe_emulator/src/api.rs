@@ -82,7 +82,7 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
     let accepted = if shared.config.api_keys.is_empty() {
         key.starts_with("sk_test_") || key.starts_with("rk_test_")
     } else {
-        shared.config.api_keys.iter().any(|k| *k == key)
+        shared.config.api_keys.contains(&key)
     };
     if accepted {
         Ok(())
@@ -130,18 +130,18 @@ async fn stripe_api(
         .filter(|_| method == Method::POST)
         .map(str::to_owned);
     let fingerprint = format!("{method} {path} {}", params.fingerprint());
-    if let Some(key) = &idempotency_key {
-        if let Some(replay) = st.ledger(&acct).idempotency.get(key).cloned() {
-            if replay.fingerprint != fingerprint {
-                let e = ApiError::idempotency();
-                return json_response(e.status_code(), &e.body(), &request_id);
-            }
-            let status = StatusCode::from_u16(replay.status).unwrap_or(StatusCode::OK);
-            let mut resp = json_response(status, &replay.body, &request_id);
-            resp.headers_mut()
-                .insert("idempotent-replayed", HeaderValue::from_static("true"));
-            return resp;
+    if let Some(key) = &idempotency_key
+        && let Some(replay) = st.ledger(&acct).idempotency.get(key).cloned()
+    {
+        if replay.fingerprint != fingerprint {
+            let e = ApiError::idempotency();
+            return json_response(e.status_code(), &e.body(), &request_id);
         }
+        let status = StatusCode::from_u16(replay.status).unwrap_or(StatusCode::OK);
+        let mut resp = json_response(status, &replay.body, &request_id);
+        resp.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        return resp;
     }
     st.request = Some((request_id.clone(), idempotency_key.clone()));
     let ctx = Ctx {

@@ -3,10 +3,14 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-/// One API error, rendered exactly as Stripe renders it.
+/// One API error, rendered exactly as Stripe renders it. Boxed: errors are rare and results stay small.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{kind}: {message}")]
-pub struct ApiError {
+#[error("{}: {}", .0.kind, .0.message)]
+pub struct ApiError(Box<ErrorDetail>);
+
+/// The fields of Stripe's error object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorDetail {
     pub status: u16,
     pub kind: &'static str,
     pub message: String,
@@ -17,9 +21,22 @@ pub struct ApiError {
     pub payment_intent: Option<Value>,
 }
 
+impl std::ops::Deref for ApiError {
+    type Target = ErrorDetail;
+    fn deref(&self) -> &ErrorDetail {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut ErrorDetail {
+        &mut self.0
+    }
+}
+
 impl ApiError {
     fn new(status: u16, kind: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
+        ApiError(Box::new(ErrorDetail {
             status,
             kind,
             message: message.into(),
@@ -27,7 +44,7 @@ impl ApiError {
             param: None,
             decline_code: None,
             payment_intent: None,
-        }
+        }))
     }
 
     pub fn missing(param: &str) -> Self {

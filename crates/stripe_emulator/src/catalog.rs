@@ -124,9 +124,8 @@ pub fn create_price(st: &mut State, acct: &str, p: &Params) -> Result<Value, Api
             if !["day", "week", "month", "year"].contains(&interval) {
                 return Err(ApiError::invalid(
                     "recurring[interval]",
-                    format!(
-                        "Invalid recurring[interval]: must be one of day, week, month, or year"
-                    ),
+                    "Invalid recurring[interval]: must be one of day, week, month, or year"
+                        .to_string(),
                 ));
             }
             let count =

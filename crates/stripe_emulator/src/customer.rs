@@ -92,10 +92,9 @@ pub fn delete(st: &mut State, acct: &str, id: &str) -> Result<Value, ApiError> {
         if sub["customer"] == id
             && sub["status"] != "canceled"
             && sub["status"] != "incomplete_expired"
+            && let Some(sub_id) = sub["id"].as_str()
         {
-            if let Some(sub_id) = sub["id"].as_str() {
-                crate::subscription::cancel_now(st, acct, sub_id, "cancellation_requested")?;
-            }
+            crate::subscription::cancel_now(st, acct, sub_id, "cancellation_requested")?;
         }
     }
     st.remove(acct, "customer", id);

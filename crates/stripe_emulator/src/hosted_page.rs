@@ -332,7 +332,7 @@ async fn intent_challenge_submit(
     shared.commit(&mut st);
     let text = match result {
         Ok(Attempt::Succeeded) => "Authentication complete. The payment succeeded.".to_owned(),
-        Ok(Attempt::Declined(e)) | Err(e) => e.message,
+        Ok(Attempt::Declined(e)) | Err(e) => e.message.clone(),
         Ok(Attempt::RequiresAction) => "Authentication is still required.".to_owned(),
     };
     Html(page("Authentication", &format!("<p>{}</p>", escape(&text)))).into_response()

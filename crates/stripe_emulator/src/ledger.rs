@@ -282,10 +282,10 @@ impl State {
             }
             Value::Array(items) => {
                 for item in items.iter_mut() {
-                    if let Value::String(id) = item {
-                        if let Some(found) = self.find(acct, id) {
-                            *item = found.clone();
-                        }
+                    if let Value::String(id) = item
+                        && let Some(found) = self.find(acct, id)
+                    {
+                        *item = found.clone();
                     }
                     self.expand_path(acct, item, rest, depth + 1);
                 }

@@ -434,12 +434,12 @@ fn mark_paid(
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    if let Some(b) = st.ledger(acct).billing.get_mut(&sub_id) {
-        if b.open_invoice.as_deref() == Some(id) {
-            b.open_invoice = None;
-            b.next_retry_at = None;
-            b.failed_attempts = 0;
-        }
+    if let Some(b) = st.ledger(acct).billing.get_mut(&sub_id)
+        && b.open_invoice.as_deref() == Some(id)
+    {
+        b.open_invoice = None;
+        b.next_retry_at = None;
+        b.failed_attempts = 0;
     }
     // Paying the latest invoice makes an incomplete or past-due subscription active.
     if let Ok(sub) = st.get(acct, "subscription", &sub_id) {

@@ -96,7 +96,7 @@ pub fn create(st: &mut State, p: &Params) -> Result<Value, ApiError> {
     if events.is_empty() {
         return Err(ApiError::missing("enabled_events"));
     }
-    let secret = format!("whsec_{}", &st.new_id("")[..32.min(24)]);
+    let secret = format!("whsec_{}{}", st.new_id(""), &st.new_id("")[..8]);
     let mut endpoint = register(
         st,
         &url,

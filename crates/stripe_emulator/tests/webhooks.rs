@@ -30,7 +30,7 @@ fn verify(header: &str, body: &str, secret: &str, now: i64) -> bool {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac key");
     mac.update(format!("{t}.{body}").as_bytes());
     let expected = hex::encode(mac.finalize().into_bytes());
-    v1s.iter().any(|v| *v == expected)
+    v1s.contains(&expected)
 }
 
 fn unix_now() -> i64 {
