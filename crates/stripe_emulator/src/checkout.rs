@@ -340,11 +340,24 @@ pub fn expire_if_due(st: &mut State, acct: &str, id: &str) -> Result<(), ApiErro
 pub fn sweep(st: &mut State) {
     let accounts: Vec<String> = st.ledgers.keys().cloned().collect();
     for acct in accounts {
-        let open: Vec<String> = st
-            .all(&acct, "checkout.session")
+        let now = st.now();
+        // Looks without cloning: the sweeper runs every second over every session.
+        let Some(ledger) = st.ledgers.get(&acct) else {
+            continue;
+        };
+        let open: Vec<String> = ledger
+            .order
+            .get("checkout.session")
             .into_iter()
-            .filter(|s| s["status"] == "open")
-            .filter_map(|s| s["id"].as_str().map(str::to_owned))
+            .flatten()
+            .filter(|id| {
+                ledger.objects.get(*id).is_some_and(|s| {
+                    s["status"] == "open"
+                        && (s["customer"].is_string()
+                            || s["expires_at"].as_i64().is_some_and(|t| now >= t))
+                })
+            })
+            .cloned()
             .collect();
         for id in open {
             let _ = expire_if_due(st, &acct, &id);
