@@ -3,12 +3,20 @@
 pub mod account;
 pub mod api_key;
 pub mod audit;
+pub mod billing;
 pub mod clock;
 pub mod email;
 pub mod id;
+pub mod inbox;
+pub mod invoice;
+pub mod notification;
 pub mod password;
+pub mod plan;
 pub mod secret;
 pub mod store;
+pub mod stripe;
+pub mod subscription;
+pub mod sync;
 pub mod token;
 
 pub use clock::{Clock, SystemClock};

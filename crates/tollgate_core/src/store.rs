@@ -7,6 +7,11 @@ use time::OffsetDateTime;
 use crate::account::{NewUser, Role, SessionRecord, User};
 use crate::api_key::{ApiKey, NewApiKey};
 use crate::audit::AuditEntry;
+use crate::inbox::{EventStatus, InboxEvent, NewEvent};
+use crate::invoice::Invoice;
+use crate::notification::{OutboxMessage, PendingMessage};
+use crate::stripe::{CheckoutSessionId, StripeCustomerId, StripeEventId};
+use crate::subscription::Subscription;
 use crate::{ApiKeyId, Email, UserId};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +32,18 @@ pub enum StoreError {
 pub struct Page<C> {
     pub limit: u32,
     pub before: Option<C>,
+}
+
+/// Everything one event changes, applied in one transaction by `Store::apply_sync`.
+#[derive(Clone, Debug, Default)]
+pub struct SyncChanges {
+    /// When the objects were fetched from Stripe (before the request): the order of writes.
+    pub fetched_at: Option<OffsetDateTime>,
+    pub customer_link: Option<(UserId, StripeCustomerId)>,
+    pub checkout_status: Option<(CheckoutSessionId, String)>,
+    pub subscription: Option<Subscription>,
+    pub invoice: Option<Invoice>,
+    pub messages: Vec<OutboxMessage>,
 }
 
 #[async_trait]
@@ -80,6 +97,108 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<(ApiKey, User)>, StoreError>;
 
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    // --- billing -------------------------------------------------------------------------
+
+    async fn stripe_customer_of(
+        &self,
+        user: UserId,
+    ) -> Result<Option<StripeCustomerId>, StoreError>;
+    async fn user_of_stripe_customer(
+        &self,
+        customer: &StripeCustomerId,
+    ) -> Result<Option<UserId>, StoreError>;
+    /// Links a user to their Stripe customer; the first link wins and is returned, so a user
+    /// has exactly one customer however many requests race (invariant 5).
+    async fn link_stripe_customer(
+        &self,
+        user: UserId,
+        customer: &StripeCustomerId,
+        now: OffsetDateTime,
+    ) -> Result<StripeCustomerId, StoreError>;
+
+    async fn record_checkout_session(
+        &self,
+        id: &CheckoutSessionId,
+        user: UserId,
+        mode: &str,
+        plan: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    async fn checkout_session_owner(
+        &self,
+        id: &CheckoutSessionId,
+    ) -> Result<Option<UserId>, StoreError>;
+
+    /// All of a user's subscriptions, newest first.
+    async fn subscriptions_of(&self, user: UserId) -> Result<Vec<Subscription>, StoreError>;
+    /// A user's invoices, newest first.
+    async fn invoices_of(&self, user: UserId, limit: u32) -> Result<Vec<Invoice>, StoreError>;
+    /// When the user's latest paid invoice was paid.
+    async fn last_payment_at(&self, user: UserId) -> Result<Option<OffsetDateTime>, StoreError>;
+
+    // --- inbox ---------------------------------------------------------------------------
+
+    /// Stores a verified event; `false` when an event with this id is already stored.
+    async fn record_event(&self, event: &NewEvent) -> Result<bool, StoreError>;
+    /// Leases up to `limit` due `received` events for `lease`; each claim counts an attempt.
+    async fn claim_events(
+        &self,
+        now: OffsetDateTime,
+        lease: time::Duration,
+        limit: u32,
+    ) -> Result<Vec<InboxEvent>, StoreError>;
+    /// Applies what an event (or a server-side fetch, `event: None`) changed and marks the
+    /// event processed, in one transaction. Writes that
+    /// are older than what is stored (by `fetched_at`), or that would move a terminal
+    /// subscription, are skipped: state never rolls back (invariant 3).
+    async fn apply_sync(
+        &self,
+        event: Option<&StripeEventId>,
+        changes: &SyncChanges,
+    ) -> Result<(), StoreError>;
+    /// Records the outcome of an attempt that did not apply: ignored, retry later, or failed.
+    async fn settle_event(
+        &self,
+        event: &StripeEventId,
+        status: EventStatus,
+        error: Option<&str>,
+        next_attempt_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    async fn event(&self, id: &StripeEventId) -> Result<Option<InboxEvent>, StoreError>;
+    /// Events, newest first, optionally of one status.
+    async fn events(
+        &self,
+        status: Option<EventStatus>,
+        page: Page<StripeEventId>,
+    ) -> Result<Vec<InboxEvent>, StoreError>;
+    /// Queues an event to be processed again from scratch; `false` if there is no such event.
+    async fn replay_event(
+        &self,
+        id: &StripeEventId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Queues every failed event again; returns how many.
+    async fn replay_failed(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+
+    // --- outbox --------------------------------------------------------------------------
+
+    /// Leases due outbox messages.
+    async fn claim_messages(
+        &self,
+        now: OffsetDateTime,
+        lease: time::Duration,
+        limit: u32,
+    ) -> Result<Vec<PendingMessage>, StoreError>;
+    async fn settle_message(
+        &self,
+        id: &str,
+        delivered: bool,
+        error: Option<&str>,
+        next_attempt_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
     /// Audit entries, newest first.
     async fn audit_log(&self, page: Page<crate::AuditId>) -> Result<Vec<AuditEntry>, StoreError>;
 }

@@ -74,11 +74,14 @@ pub fn migrator() -> Migrator {
         )
     };
     Migrator {
-        migrations: Cow::Owned(vec![migration(
-            1,
-            "foundation",
-            include_str!("../migrations/0001_foundation.sql"),
-        )]),
+        migrations: Cow::Owned(vec![
+            migration(
+                1,
+                "foundation",
+                include_str!("../migrations/0001_foundation.sql"),
+            ),
+            migration(2, "billing", include_str!("../migrations/0002_billing.sql")),
+        ]),
         ignore_missing: false,
         // Several instances starting at once on one PostgreSQL take an advisory lock in turn.
         locking: true,

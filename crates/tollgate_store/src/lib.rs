@@ -2,8 +2,11 @@
 
 mod api_keys;
 mod audit;
+mod billing;
 mod columns;
 mod database;
+mod inbox;
+mod outbox;
 mod sessions;
 mod store;
 mod users;

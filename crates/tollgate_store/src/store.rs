@@ -5,7 +5,12 @@ use time::OffsetDateTime;
 use tollgate_core::account::{NewUser, Role, SessionRecord, User};
 use tollgate_core::api_key::{ApiKey, NewApiKey};
 use tollgate_core::audit::AuditEntry;
-use tollgate_core::store::Page;
+use tollgate_core::inbox::{EventStatus, InboxEvent, NewEvent};
+use tollgate_core::invoice::Invoice;
+use tollgate_core::notification::PendingMessage;
+use tollgate_core::store::{Page, SyncChanges};
+use tollgate_core::stripe::{CheckoutSessionId, StripeCustomerId, StripeEventId};
+use tollgate_core::subscription::Subscription;
 use tollgate_core::{ApiKeyId, AuditId, Email, Store, StoreError, UserId};
 
 use crate::SqlStore;
@@ -112,5 +117,137 @@ impl Store for SqlStore {
 
     async fn audit_log(&self, page: Page<AuditId>) -> Result<Vec<AuditEntry>, StoreError> {
         self.list_audit(page).await
+    }
+
+    async fn stripe_customer_of(
+        &self,
+        user: UserId,
+    ) -> Result<Option<StripeCustomerId>, StoreError> {
+        self.customer_of(user).await
+    }
+
+    async fn user_of_stripe_customer(
+        &self,
+        customer: &StripeCustomerId,
+    ) -> Result<Option<UserId>, StoreError> {
+        self.user_of_customer(customer).await
+    }
+
+    async fn link_stripe_customer(
+        &self,
+        user: UserId,
+        customer: &StripeCustomerId,
+        now: OffsetDateTime,
+    ) -> Result<StripeCustomerId, StoreError> {
+        self.link_customer(user, customer, now).await
+    }
+
+    async fn record_checkout_session(
+        &self,
+        id: &CheckoutSessionId,
+        user: UserId,
+        mode: &str,
+        plan: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.insert_checkout_session(id, user, mode, plan, now)
+            .await
+    }
+
+    async fn checkout_session_owner(
+        &self,
+        id: &CheckoutSessionId,
+    ) -> Result<Option<UserId>, StoreError> {
+        self.checkout_owner(id).await
+    }
+
+    async fn subscriptions_of(&self, user: UserId) -> Result<Vec<Subscription>, StoreError> {
+        self.list_subscriptions(user).await
+    }
+
+    async fn invoices_of(&self, user: UserId, limit: u32) -> Result<Vec<Invoice>, StoreError> {
+        self.list_invoices(user, limit).await
+    }
+
+    async fn last_payment_at(&self, user: UserId) -> Result<Option<OffsetDateTime>, StoreError> {
+        self.latest_payment(user).await
+    }
+
+    async fn record_event(&self, event: &NewEvent) -> Result<bool, StoreError> {
+        self.insert_event(event).await
+    }
+
+    async fn claim_events(
+        &self,
+        now: OffsetDateTime,
+        lease: time::Duration,
+        limit: u32,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        self.claim(now, lease, limit).await
+    }
+
+    async fn apply_sync(
+        &self,
+        event: Option<&StripeEventId>,
+        changes: &SyncChanges,
+    ) -> Result<(), StoreError> {
+        self.apply(event, changes).await
+    }
+
+    async fn settle_event(
+        &self,
+        event: &StripeEventId,
+        status: EventStatus,
+        error: Option<&str>,
+        next_attempt_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.settle(event, status, error, next_attempt_at, now)
+            .await
+    }
+
+    async fn event(&self, id: &StripeEventId) -> Result<Option<InboxEvent>, StoreError> {
+        self.find_event(id).await
+    }
+
+    async fn events(
+        &self,
+        status: Option<EventStatus>,
+        page: Page<StripeEventId>,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        self.list_events(status, page).await
+    }
+
+    async fn replay_event(
+        &self,
+        id: &StripeEventId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Ok(self.requeue(Some(id), now).await? == 1)
+    }
+
+    async fn replay_failed(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.requeue(None, now).await
+    }
+
+    async fn claim_messages(
+        &self,
+        now: OffsetDateTime,
+        lease: time::Duration,
+        limit: u32,
+    ) -> Result<Vec<PendingMessage>, StoreError> {
+        self.claim_outbox(now, lease, limit).await
+    }
+
+    async fn settle_message(
+        &self,
+        id: &str,
+        delivered: bool,
+        error: Option<&str>,
+        next_attempt_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.settle_outbox(id, delivered, error, next_attempt_at, now)
+            .await
     }
 }

@@ -385,3 +385,401 @@ async fn data_survives_reconnecting_to_an_existing_database() {
         reopened.close().await;
     }
 }
+
+// --- billing -------------------------------------------------------------------------------
+
+mod billing {
+    use super::*;
+    use tollgate_core::inbox::{EventStatus, NewEvent};
+    use tollgate_core::invoice::Invoice;
+    use tollgate_core::notification::{OutboxMessage, Topic};
+    use tollgate_core::store::SyncChanges;
+    use tollgate_core::stripe::{
+        CheckoutSessionId, StripeCustomerId, StripeEventId, StripeInvoiceId, StripePriceId,
+        StripeSubscriptionId, SubscriptionStatus,
+    };
+    use tollgate_core::subscription::Subscription;
+
+    fn customer(n: u32) -> StripeCustomerId {
+        StripeCustomerId::parse(&format!("cus_{n}")).expect("id")
+    }
+
+    fn subscription(user: UserId, status: SubscriptionStatus, at: OffsetDateTime) -> Subscription {
+        Subscription {
+            id: StripeSubscriptionId::parse("sub_1").expect("id"),
+            user_id: user,
+            customer: customer(1),
+            status,
+            price: StripePriceId::parse("price_1").expect("id"),
+            plan: Some("pro".into()),
+            quantity: 1,
+            current_period_start: at,
+            current_period_end: at + Duration::days(30),
+            cancel_at_period_end: false,
+            canceled_at: None,
+            ended_at: None,
+            trial_end: None,
+            created_at: at,
+        }
+    }
+
+    fn event(id: &str, at: OffsetDateTime) -> NewEvent {
+        NewEvent {
+            id: StripeEventId::parse(id).expect("id"),
+            event_type: "customer.subscription.updated".into(),
+            account: None,
+            created: at.unix_timestamp(),
+            api_version: Some("2026-09-30.endive".into()),
+            livemode: false,
+            payload: format!(r#"{{"id":"{id}","data":{{"object":{{"id":"sub_1"}}}}}}"#),
+            status: EventStatus::Received,
+            received_at: at,
+        }
+    }
+
+    contract!(
+        the_first_customer_link_wins_and_maps_both_ways,
+        |store| async move {
+            let at = now();
+            let user = insert(&store, "c@example.com", at).await;
+            assert_eq!(
+                store.stripe_customer_of(user.id).await.expect("lookup"),
+                None
+            );
+            assert_eq!(
+                store
+                    .link_stripe_customer(user.id, &customer(1), at)
+                    .await
+                    .expect("link"),
+                customer(1)
+            );
+            assert_eq!(
+                store
+                    .link_stripe_customer(user.id, &customer(2), at)
+                    .await
+                    .expect("link"),
+                customer(1),
+                "the first link wins"
+            );
+            assert_eq!(
+                store
+                    .user_of_stripe_customer(&customer(1))
+                    .await
+                    .expect("lookup"),
+                Some(user.id)
+            );
+            assert_eq!(
+                store
+                    .user_of_stripe_customer(&customer(2))
+                    .await
+                    .expect("lookup"),
+                None
+            );
+        }
+    );
+
+    contract!(
+        an_older_fetch_never_overwrites_a_newer_one_and_canceled_is_final,
+        |store| async move {
+            let at = now();
+            let user = insert(&store, "s@example.com", at).await;
+            let apply = |status, fetched: OffsetDateTime| {
+                let changes = SyncChanges {
+                    fetched_at: Some(fetched),
+                    subscription: Some(subscription(user.id, status, at)),
+                    ..SyncChanges::default()
+                };
+                let store = store.clone();
+                async move { store.apply_sync(None, &changes).await.expect("apply") }
+            };
+            apply(SubscriptionStatus::PastDue, at + Duration::seconds(10)).await;
+            apply(SubscriptionStatus::Active, at + Duration::seconds(5)).await;
+            let subs = store.subscriptions_of(user.id).await.expect("subs");
+            assert_eq!(
+                subs[0].status,
+                SubscriptionStatus::PastDue,
+                "the older fetch was skipped"
+            );
+            apply(SubscriptionStatus::Canceled, at + Duration::seconds(20)).await;
+            apply(SubscriptionStatus::Active, at + Duration::seconds(30)).await;
+            let subs = store.subscriptions_of(user.id).await.expect("subs");
+            assert_eq!(subs.len(), 1);
+            assert_eq!(
+                subs[0].status,
+                SubscriptionStatus::Canceled,
+                "canceled is terminal"
+            );
+            assert_eq!(
+                subs[0],
+                subscription(user.id, SubscriptionStatus::Canceled, at)
+            );
+        }
+    );
+
+    contract!(
+        paid_invoices_give_the_payment_date_and_stay_paid,
+        |store| async move {
+            let at = now();
+            let user = insert(&store, "i@example.com", at).await;
+            let invoice = |status: &str, paid_at: Option<OffsetDateTime>| Invoice {
+                id: StripeInvoiceId::parse("in_1").expect("id"),
+                user_id: user.id,
+                subscription: Some(StripeSubscriptionId::parse("sub_1").expect("id")),
+                status: status.into(),
+                amount_due: 4900,
+                amount_paid: if paid_at.is_some() { 4900 } else { 0 },
+                currency: "usd".into(),
+                paid_at,
+                hosted_invoice_url: Some("https://example.com/i".into()),
+                created_at: at,
+            };
+            assert_eq!(store.last_payment_at(user.id).await.expect("last"), None);
+            let paid_at = at + Duration::seconds(3);
+            for (status, paid, fetched) in [
+                ("open", None, 1),
+                ("paid", Some(paid_at), 2),
+                ("open", None, 3),
+            ] {
+                let changes = SyncChanges {
+                    fetched_at: Some(at + Duration::seconds(fetched)),
+                    invoice: Some(invoice(status, paid)),
+                    ..SyncChanges::default()
+                };
+                store.apply_sync(None, &changes).await.expect("apply");
+            }
+            let invoices = store.invoices_of(user.id, 10).await.expect("invoices");
+            assert_eq!(
+                invoices,
+                vec![invoice("paid", Some(paid_at))],
+                "paid is final"
+            );
+            assert_eq!(
+                store.last_payment_at(user.id).await.expect("last"),
+                Some(paid_at)
+            );
+        }
+    );
+
+    contract!(
+        an_event_is_stored_once_claimed_under_a_lease_and_settled,
+        |store| async move {
+            let at = now();
+            assert!(
+                store
+                    .record_event(&event("evt_1", at))
+                    .await
+                    .expect("insert")
+            );
+            assert!(
+                !store
+                    .record_event(&event("evt_1", at))
+                    .await
+                    .expect("duplicate"),
+                "the same id is stored once"
+            );
+            let mut ignored = event("evt_2", at + Duration::seconds(1));
+            ignored.status = EventStatus::Ignored;
+            assert!(store.record_event(&ignored).await.expect("insert"));
+
+            let claimed = store
+                .claim_events(at, Duration::seconds(30), 10)
+                .await
+                .expect("claim");
+            assert_eq!(
+                claimed.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+                vec!["evt_1"],
+                "ignored events are not claimed"
+            );
+            assert_eq!(claimed[0].attempts, 1);
+            assert!(
+                store
+                    .claim_events(at, Duration::seconds(30), 10)
+                    .await
+                    .expect("claim")
+                    .is_empty(),
+                "leased"
+            );
+            let retry_at = at + Duration::seconds(5);
+            store
+                .settle_event(
+                    &claimed[0].id,
+                    EventStatus::Received,
+                    Some("stripe down"),
+                    Some(retry_at),
+                    at,
+                )
+                .await
+                .expect("settle");
+            assert!(
+                store
+                    .claim_events(at, Duration::seconds(30), 10)
+                    .await
+                    .expect("claim")
+                    .is_empty(),
+                "not due yet"
+            );
+            let again = store
+                .claim_events(retry_at, Duration::seconds(30), 10)
+                .await
+                .expect("claim");
+            assert_eq!(
+                (
+                    again.len(),
+                    again[0].attempts,
+                    again[0].last_error.as_deref()
+                ),
+                (1, 2, Some("stripe down"))
+            );
+
+            store
+                .settle_event(
+                    &again[0].id,
+                    EventStatus::Failed,
+                    Some("gave up"),
+                    None,
+                    retry_at,
+                )
+                .await
+                .expect("settle");
+            let failed = store
+                .events(
+                    Some(EventStatus::Failed),
+                    Page {
+                        limit: 10,
+                        before: None,
+                    },
+                )
+                .await
+                .expect("list");
+            assert_eq!(failed.len(), 1);
+            assert_eq!(store.replay_failed(retry_at).await.expect("replay"), 1);
+            let replayed = store
+                .event(&failed[0].id)
+                .await
+                .expect("get")
+                .expect("exists");
+            assert_eq!(
+                (replayed.status, replayed.attempts),
+                (EventStatus::Received, 0)
+            );
+            assert!(
+                store
+                    .replay_event(&StripeEventId::parse("evt_404").expect("id"), at)
+                    .await
+                    .is_ok_and(|found| !found)
+            );
+            let all = store
+                .events(
+                    None,
+                    Page {
+                        limit: 10,
+                        before: None,
+                    },
+                )
+                .await
+                .expect("list");
+            assert_eq!(
+                all.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+                vec!["evt_2", "evt_1"],
+                "newest first"
+            );
+        }
+    );
+
+    contract!(
+        applying_an_event_marks_it_processed_and_writes_each_notification_once,
+        |store| async move {
+            let at = now();
+            let user = insert(&store, "n@example.com", at).await;
+            store
+                .record_event(&event("evt_9", at))
+                .await
+                .expect("insert");
+            store
+                .record_checkout_session(
+                    &CheckoutSessionId::parse("cs_test_1").expect("id"),
+                    user.id,
+                    "subscription",
+                    Some("pro"),
+                    at,
+                )
+                .await
+                .expect("checkout");
+            let messages = OutboxMessage::fan_out(
+                Topic::SubscriptionActivated,
+                "sub_1",
+                user.id,
+                serde_json::json!({"x": 1}),
+                &[
+                    "email:admins".to_string(),
+                    "webhook:http://127.0.0.1:1/h".to_string(),
+                ],
+                at,
+            );
+            let changes = SyncChanges {
+                fetched_at: Some(at),
+                customer_link: Some((user.id, customer(1))),
+                checkout_status: Some((
+                    CheckoutSessionId::parse("cs_test_1").expect("id"),
+                    "complete".into(),
+                )),
+                subscription: Some(subscription(user.id, SubscriptionStatus::Active, at)),
+                messages,
+                ..SyncChanges::default()
+            };
+            let id = StripeEventId::parse("evt_9").expect("id");
+            store.apply_sync(Some(&id), &changes).await.expect("apply");
+            store
+                .apply_sync(Some(&id), &changes)
+                .await
+                .expect("apply again");
+            let stored = store.event(&id).await.expect("get").expect("exists");
+            assert_eq!(stored.status, EventStatus::Processed);
+            assert!(stored.processed_at.is_some());
+            assert_eq!(
+                store
+                    .checkout_session_owner(&CheckoutSessionId::parse("cs_test_1").expect("id"))
+                    .await
+                    .expect("owner"),
+                Some(user.id)
+            );
+
+            let pending = store
+                .claim_messages(at, Duration::seconds(30), 10)
+                .await
+                .expect("claim");
+            assert_eq!(
+                pending.len(),
+                2,
+                "one message per channel, not per application"
+            );
+            store
+                .settle_message(&pending[0].id, true, None, None, at)
+                .await
+                .expect("delivered");
+            store
+                .settle_message(
+                    &pending[1].id,
+                    false,
+                    Some("503"),
+                    Some(at + Duration::seconds(2)),
+                    at,
+                )
+                .await
+                .expect("retry");
+            assert!(
+                store
+                    .claim_messages(at, Duration::seconds(30), 10)
+                    .await
+                    .expect("claim")
+                    .is_empty()
+            );
+            let retried = store
+                .claim_messages(at + Duration::seconds(2), Duration::seconds(30), 10)
+                .await
+                .expect("claim");
+            assert_eq!((retried.len(), retried[0].attempts), (1, 2));
+            assert_eq!(retried[0].message.topic, Topic::SubscriptionActivated);
+        }
+    );
+}

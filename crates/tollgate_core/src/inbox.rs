@@ -1,0 +1,123 @@
+//! The durable webhook inbox: a verified Stripe event is a row before it is acknowledged
+//! (invariant 4), processed by a worker at least once and applied exactly once.
+
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use crate::stripe::StripeEventId;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    Received,
+    Processed,
+    Failed,
+    Ignored,
+}
+
+impl EventStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventStatus::Received => "received",
+            EventStatus::Processed => "processed",
+            EventStatus::Failed => "failed",
+            EventStatus::Ignored => "ignored",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "received" => EventStatus::Received,
+            "processed" => EventStatus::Processed,
+            "failed" => EventStatus::Failed,
+            "ignored" => EventStatus::Ignored,
+            _ => return None,
+        })
+    }
+}
+
+/// A verified event about to be stored.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub id: StripeEventId,
+    pub event_type: String,
+    pub account: Option<String>,
+    pub created: i64,
+    pub api_version: Option<String>,
+    pub livemode: bool,
+    pub payload: String,
+    pub status: EventStatus,
+    pub received_at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct InboxEvent {
+    pub id: StripeEventId,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub account: Option<String>,
+    pub created: i64,
+    pub api_version: Option<String>,
+    pub livemode: bool,
+    #[serde(skip)]
+    pub payload: String,
+    pub status: EventStatus,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub processed_at: Option<OffsetDateTime>,
+}
+
+/// The event types the worker syncs; every other type is stored as `ignored`.
+pub fn is_handled(event_type: &str) -> bool {
+    event_type.starts_with("customer.subscription.")
+        || matches!(
+            event_type,
+            "customer.created" | "customer.updated" | "customer.deleted"
+        )
+        || event_type.starts_with("checkout.session.")
+        || event_type.starts_with("invoice.")
+}
+
+/// How long to wait before the next attempt: 2 s doubling, capped at one hour.
+pub fn backoff(attempts: u32) -> Duration {
+    let seconds = 2i64.saturating_pow(attempts.clamp(1, 12)).min(3600);
+    Duration::seconds(seconds)
+}
+
+/// After this many attempts an event is marked `failed` and waits for a replay.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worker_handles_billing_events_and_ignores_the_rest() {
+        for handled in [
+            "customer.subscription.updated",
+            "checkout.session.completed",
+            "invoice.paid",
+            "customer.created",
+        ] {
+            assert!(is_handled(handled), "{handled}");
+        }
+        for ignored in [
+            "charge.succeeded",
+            "payment_intent.created",
+            "customer.discount.created",
+            "account.updated",
+        ] {
+            assert!(!is_handled(ignored), "{ignored}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(1), Duration::seconds(2));
+        assert_eq!(backoff(3), Duration::seconds(8));
+        assert_eq!(backoff(30), Duration::seconds(3600));
+    }
+}
