@@ -424,6 +424,64 @@ pub fn pay(
     finish(st, acct, id).map(PageOutcome::Completed)
 }
 
+/// The hosted page's bank debit (payment mode): the session completes `unpaid`, and settles on the next sweep
+/// with `checkout.session.async_payment_succeeded` or `…_failed`, as Stripe's delayed payment methods do.
+pub fn pay_by_bank(
+    st: &mut State,
+    acct: &str,
+    id: &str,
+    account_number: &str,
+    email: Option<&str>,
+) -> Result<PageOutcome, ApiError> {
+    let cs = get_open(st, acct, id)?;
+    if cs["mode"] != "payment" {
+        return Err(ApiError::invalid(
+            "payment_method_types",
+            "The emulator offers bank debits in payment mode only.",
+        ));
+    }
+    let succeeds = payment::bank_account(account_number).ok_or_else(|| {
+        ApiError::invalid(
+            "account_number",
+            "Use a test account number: 000123456789 (settles) or 000111111113 (fails).",
+        )
+    })?;
+    let pm = payment::new_bank_account(st, acct, account_number);
+    let mut setup = st.get(acct, "checkout.setup", &setup_id(id))?;
+    setup["payment_method"] = json!(pm);
+    setup["email"] = json!(cs["customer_email"].as_str().or(email));
+    setup["bank_debit_settles"] = json!(succeeds);
+    st.put(acct, setup);
+    let pi = payment_intent_for(st, acct, &cs)?;
+    payment::start_debit(st, acct, &pi, &pm)?;
+    st.async_payments.push((acct.to_owned(), id.to_owned()));
+    finish(st, acct, id).map(PageOutcome::Completed)
+}
+
+/// Settles every pending bank-debit checkout.
+pub fn settle_async_payments(st: &mut State) {
+    for (acct, id) in std::mem::take(&mut st.async_payments) {
+        let settled = (|| -> Result<(), ApiError> {
+            let mut cs = st.get(&acct, "checkout.session", &id)?;
+            let setup = st.get(&acct, "checkout.setup", &setup_id(&id))?;
+            let pi = cs["payment_intent"].as_str().unwrap_or_default().to_owned();
+            let ok = payment::settle_debit(st, &acct, &pi, setup["bank_debit_settles"] == true)?;
+            cs["payment_status"] = json!(if ok { "paid" } else { "unpaid" });
+            st.put(&acct, cs.clone());
+            let kind = if ok {
+                "checkout.session.async_payment_succeeded"
+            } else {
+                "checkout.session.async_payment_failed"
+            };
+            st.emit(&acct, kind, &cs, None);
+            Ok(())
+        })();
+        if let Err(error) = settled {
+            tracing::warn!(checkout.session = %id, %error, "stripe emulator could not settle a bank debit");
+        }
+    }
+}
+
 /// The 3D Secure challenge page's answer.
 pub fn authenticate(
     st: &mut State,
@@ -569,8 +627,14 @@ fn finish(st: &mut State, acct: &str, id: &str) -> Result<String, ApiError> {
             pi["customer"] = json!(cus);
             st.put(acct, pi);
         }
+        let processing = cs["payment_intent"]
+            .as_str()
+            .and_then(|pi| st.find(acct, pi))
+            .is_some_and(|pi| pi["status"] == "processing");
         cs["payment_status"] = json!(if cs["amount_total"] == 0 {
             "no_payment_required"
+        } else if processing {
+            "unpaid"
         } else {
             "paid"
         });

@@ -171,6 +171,20 @@ fn render_checkout(st: &mut State, acct: &str, id: &str, error: Option<&str>) ->
         .as_str()
         .map(|u| format!("<p><a href=\"{}\">← Back</a></p>", escape(u)))
         .unwrap_or_default();
+    // Bank debits settle later (Stripe's delayed payment methods); the emulator offers them for one-time payments.
+    let bank = if cs["mode"] == "payment" {
+        let email = if cs["customer"].is_null() && cs["customer_email"].is_null() {
+            "<label>Email <input name=\"email\" type=\"email\"></label>"
+        } else {
+            ""
+        };
+        format!(
+            "<h2>Or pay by US bank account</h2><form method=\"post\">{email}<label>Account number \
+<input name=\"account_number\" placeholder=\"000123456789\"></label><button name=\"action\" value=\"pay_by_bank\">Pay by bank</button></form>"
+        )
+    } else {
+        String::new()
+    };
     Some(page(
         "Checkout",
         &format!(
@@ -179,7 +193,7 @@ fn render_checkout(st: &mut State, acct: &str, id: &str, error: Option<&str>) ->
 <label>Expiry <input name=\"exp\" placeholder=\"MM / YY\" value=\"12 / 34\"></label>\
 <label>CVC <input name=\"cvc\" value=\"123\"></label>\
 <label>Name on card <input name=\"name\"></label>\
-<button name=\"action\" value=\"pay\">{}</button></form>",
+<button name=\"action\" value=\"pay\">{}</button></form>{bank}",
             if cs["mode"] == "subscription" {
                 "Subscribe"
             } else {
@@ -226,6 +240,15 @@ async fn checkout_submit(
             Ok(()) => Ok(None),
             Err(e) => Err(e),
         }
+    } else if form.str("action") == Some("pay_by_bank") {
+        checkout::pay_by_bank(
+            &mut st,
+            &acct,
+            &id,
+            form.str("account_number").unwrap_or_default(),
+            form.str("email"),
+        )
+        .map(Some)
     } else {
         match form.str("card_number") {
             None => Err(crate::api_error::ApiError::card(

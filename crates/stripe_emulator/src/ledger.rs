@@ -84,6 +84,9 @@ pub struct State {
     pub billing_config: BillingConfig,
     pub deliveries: Vec<DeliveryRecord>,
     pub delivery_seq: u64,
+    /// Bank-debit checkouts (account, session) waiting to settle on the next sweep.
+    #[serde(default)]
+    pub async_payments: Vec<(String, String)>,
     #[serde(skip)]
     pub outbox: Vec<(String, String)>,
     #[serde(skip)]

@@ -223,6 +223,7 @@ async fn sweep_expired_sessions(shared: Arc<Shared>) {
         tick.tick().await;
         let mut st = shared.lock();
         checkout::sweep(&mut st);
+        checkout::settle_async_payments(&mut st);
         if !st.outbox.is_empty() {
             shared.commit(&mut st);
         }

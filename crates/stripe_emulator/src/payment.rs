@@ -135,6 +135,111 @@ pub fn new_card(
     id
 }
 
+/// Stripe's test bank account numbers for US bank debits: settles, or fails as a closed account.
+pub fn bank_account(number: &str) -> Option<bool> {
+    match number.trim() {
+        "000123456789" | "000222222227" => Some(true),
+        "000111111113" | "000111111116" => Some(false),
+        _ => None,
+    }
+}
+
+/// Creates a `us_bank_account` payment method for a test account number.
+pub fn new_bank_account(st: &mut State, acct: &str, number: &str) -> String {
+    let id = st.new_id("pm_");
+    let mut pm = template("payment_method");
+    pm["id"] = json!(id);
+    pm["created"] = json!(st.now());
+    pm["type"] = json!("us_bank_account");
+    pm["card"] = Value::Null;
+    let last4 = &number[number.len().saturating_sub(4)..];
+    pm["us_bank_account"] = json!({
+        "account_holder_type": "individual", "account_type": "checking", "bank_name": "STRIPE TEST BANK",
+        "financial_connections_account": null, "fingerprint": format!("emuba{last4}"), "last4": last4,
+        "networks": { "preferred": "ach", "supported": ["ach"] }, "routing_number": "110000000", "status_details": {},
+    });
+    st.put(acct, pm);
+    id
+}
+
+/// Starts a bank debit: the intent is `processing` and the charge `pending` until `settle_debit`.
+pub fn start_debit(st: &mut State, acct: &str, pi_id: &str, pm: &str) -> Result<(), ApiError> {
+    let mut pi = st.get(acct, "payment_intent", pi_id)?;
+    let bank = st
+        .find(acct, pm)
+        .map(|p| p["us_bank_account"].clone())
+        .unwrap_or(Value::Null);
+    let mut ch = new_charge(st, acct, &pi, pm, None);
+    ch["status"] = json!("pending");
+    ch["paid"] = json!(false);
+    ch["outcome"] = Value::Null;
+    ch["payment_method_details"] = json!({
+        "type": "us_bank_account",
+        "us_bank_account": {
+            "account_holder_type": bank["account_holder_type"], "account_type": bank["account_type"],
+            "bank_name": bank["bank_name"], "expected_debit_date": null, "fingerprint": bank["fingerprint"],
+            "last4": bank["last4"], "mandate": null, "payment_reference": null, "routing_number": bank["routing_number"],
+        },
+    });
+    st.put(acct, ch.clone());
+    pi["payment_method"] = json!(pm);
+    pi["payment_method_types"] = json!(["us_bank_account"]);
+    pi["status"] = json!("processing");
+    pi["latest_charge"] = ch["id"].clone();
+    st.put(acct, pi.clone());
+    st.emit(acct, "charge.pending", &ch, None);
+    st.emit(acct, "payment_intent.processing", &pi, None);
+    Ok(())
+}
+
+/// Settles a pending bank debit; returns whether the money arrived.
+pub fn settle_debit(
+    st: &mut State,
+    acct: &str,
+    pi_id: &str,
+    succeeds: bool,
+) -> Result<bool, ApiError> {
+    let mut pi = st.get(acct, "payment_intent", pi_id)?;
+    let ch_id = pi["latest_charge"].as_str().unwrap_or_default().to_owned();
+    let mut ch = st.get(acct, "charge", &ch_id)?;
+    if succeeds {
+        ch["status"] = json!("succeeded");
+        ch["paid"] = json!(true);
+        pi["status"] = json!("succeeded");
+        pi["amount_received"] = pi["amount"].clone();
+        st.put(acct, ch.clone());
+        st.put(acct, pi.clone());
+        st.emit(
+            acct,
+            "charge.succeeded",
+            &ch,
+            Some(json!({ "status": "pending", "paid": false })),
+        );
+        st.emit(acct, "payment_intent.succeeded", &pi, None);
+    } else {
+        ch["status"] = json!("failed");
+        ch["captured"] = json!(false);
+        ch["amount_captured"] = json!(0);
+        ch["failure_code"] = json!("account_closed");
+        ch["failure_message"] = json!("The customer's bank account has been closed.");
+        pi["status"] = json!("requires_payment_method");
+        pi["last_payment_error"] = json!({
+            "type": "invalid_request_error", "code": "payment_method_provider_decline",
+            "message": "The customer's bank account has been closed.", "charge": ch_id,
+        });
+        st.put(acct, ch.clone());
+        st.put(acct, pi.clone());
+        st.emit(
+            acct,
+            "charge.failed",
+            &ch,
+            Some(json!({ "status": "pending" })),
+        );
+        st.emit(acct, "payment_intent.payment_failed", &pi, None);
+    }
+    Ok(succeeds)
+}
+
 /// Resolves a payment method id or test shortcut to a stored method, attached to `customer` when given.
 pub fn resolve_method(
     st: &mut State,

@@ -283,6 +283,34 @@ async fn every_event_of_the_main_flows_parses_as_a_typed_async_stripe_webhook_ev
     )
     .await;
 
+    for account in ["000123456789", "000111111113"] {
+        let bank = emu
+            .checkout(
+                "payment",
+                &one_time,
+                &[("customer_email", "bank@example.com")],
+            )
+            .await;
+        let resp = emu
+            .http
+            .post(bank["url"].as_str().expect("url"))
+            .form(&[("action", "pay_by_bank"), ("account_number", account)])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(resp.status().as_u16(), 303);
+    }
+    // Bank debits settle on the emulator's next sweep (every second).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !emu
+        .event_types()
+        .await
+        .iter()
+        .any(|t| t == "checkout.session.async_payment_failed")
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let emitted = emu.events().await.len();
     let received = receiver.wait_for(emitted).await;
     assert_eq!(received.len(), emitted);
@@ -300,6 +328,15 @@ async fn every_event_of_the_main_flows_parses_as_a_typed_async_stripe_webhook_ev
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+    for event in emu.events().await {
+        if let Err(e) = deserialize(&event["data"]["object"]) {
+            failures.push(e);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "event objects that async-stripe rejects: {failures:#?}"
+    );
     for expected in [
         "checkout.session.completed",
         "checkout.session.expired",

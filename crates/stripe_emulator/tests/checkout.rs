@@ -397,3 +397,88 @@ async fn session_parameters_are_validated_like_stripe() {
     assert_eq!(status, 400);
     assert_eq!(body["error"]["param"], "expires_at");
 }
+
+async fn pay_by_bank(emu: &Emu, account: &str) -> (String, Vec<String>) {
+    let (_, price) = emu.product_and_price("2500", None).await;
+    let session = emu
+        .checkout("payment", &price, &[("customer_email", "bank@example.com")])
+        .await;
+    let before = emu.event_types().await.len();
+    let resp = emu
+        .http
+        .post(session["url"].as_str().expect("url"))
+        .form(&[("action", "pay_by_bank"), ("account_number", account)])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        resp.status().as_u16(),
+        303,
+        "the session completes before the money arrives"
+    );
+    let id = session["id"].as_str().expect("id").to_owned();
+    let completed = emu.fetch(&format!("/v1/checkout/sessions/{id}")).await;
+    assert_eq!(completed["status"], "complete");
+    // Settlement happens on the emulator's next sweep (every second); poll with a deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let types = emu.event_types_since(before).await;
+        if types
+            .iter()
+            .any(|t| t.starts_with("checkout.session.async_payment"))
+            || std::time::Instant::now() > deadline
+        {
+            return (id, types);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_bank_debit_completes_unpaid_then_emits_async_payment_succeeded() {
+    let emu = Emu::start().await;
+    let (id, types) = pay_by_bank(&emu, "000123456789").await;
+    assert_eq!(
+        types,
+        vec![
+            "payment_intent.created",
+            "charge.pending",
+            "payment_intent.processing",
+            "checkout.session.completed",
+            "charge.succeeded",
+            "payment_intent.succeeded",
+            "checkout.session.async_payment_succeeded",
+        ]
+    );
+    let completed = &emu
+        .events()
+        .await
+        .iter()
+        .find(|e| e["type"] == "checkout.session.completed")
+        .cloned()
+        .expect("event");
+    assert_eq!(completed["data"]["object"]["payment_status"], "unpaid");
+    let done = emu.fetch(&format!("/v1/checkout/sessions/{id}")).await;
+    assert_eq!(done["payment_status"], "paid");
+}
+
+#[tokio::test]
+async fn a_bank_debit_from_a_closed_account_emits_async_payment_failed() {
+    let emu = Emu::start().await;
+    let (id, types) = pay_by_bank(&emu, "000111111113").await;
+    assert_eq!(
+        types.last().map(String::as_str),
+        Some("checkout.session.async_payment_failed")
+    );
+    assert!(
+        types.contains(&"charge.failed".to_owned())
+            && types.contains(&"payment_intent.payment_failed".to_owned())
+    );
+    let done = emu
+        .fetch(&format!(
+            "/v1/checkout/sessions/{id}?expand[]=payment_intent"
+        ))
+        .await;
+    assert_eq!(done["payment_status"], "unpaid");
+    assert_eq!(done["payment_intent"]["status"], "requires_payment_method");
+}
