@@ -1,0 +1,16 @@
+//! tollgate's Stripe adapter: the `StripeApi` port over async-stripe, Stripe webhook signature verification and event envelopes.
+//!
+//! - [`StripeClient`] implements [`tollgate_core::stripe::StripeApi`] against Stripe or the emulator.
+//! - [`webhook::WebhookVerifier`] checks `Stripe-Signature`; [`webhook::parse_envelope`] reads the
+//!   few fields the inbox stores, cheaply enough for the acknowledgement path.
+
+mod backoff;
+mod client;
+pub mod envelope;
+mod error;
+mod mapping;
+pub mod webhook;
+
+pub use client::{
+    API_VERSION, ClientConfigError, STRIPE_API_BASE, StripeClient, StripeClientConfig,
+};
