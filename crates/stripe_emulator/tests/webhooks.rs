@@ -283,45 +283,75 @@ async fn chaos_delay_holds_deliveries_back() {
     assert!(started.elapsed() >= Duration::from_millis(300));
 }
 
-async fn delivered_order(seed: u64) -> (Vec<String>, Vec<String>) {
+/// One subscription checkout (thirteen events from one request) under `reorder`; returns the emitted ids, the
+/// arrival order, and the chaos the delivery log recorded per event.
+async fn delivered_order(seed: u64) -> (Vec<String>, Vec<String>, Vec<(String, Value)>) {
     let receiver = Receiver::start().await;
     let emu = emulator_with(&receiver, |c| {
         c.seed = Some(seed);
         c.chaos.reorder = 0.5;
-        c.chaos.delay_ms = 150;
+        // Held-back events wait a full second, far longer than delivering the others takes.
+        c.chaos.delay_ms = 1000;
     })
     .await;
-    for i in 0..8 {
-        emu.ok("/v1/products", &[("name", &format!("p{i}"))]).await;
-    }
-    receiver.wait_for(8).await;
+    let (_, price) = emu.product_and_price("4900", Some("month")).await;
+    let before = emu.events().await.len();
+    let session = emu.checkout("subscription", &price, &[]).await;
+    let (status, _, _) = emu.pay(&session, "4242424242424242").await;
+    assert_eq!(status, 303);
     let emitted: Vec<String> = emu
         .events()
         .await
         .iter()
+        .skip(before)
         .map(|e| e["id"].as_str().unwrap_or_default().to_owned())
         .collect();
+    receiver.wait_for(before + emitted.len()).await;
+    // Earlier events (product, price) may be held back too: keep only this request's, in arrival order.
     let delivered: Vec<String> = receiver
         .bodies()
         .iter()
         .map(|e| e["id"].as_str().unwrap_or_default().to_owned())
+        .filter(|id| emitted.contains(id))
         .collect();
-    (emitted, delivered)
+    let log = emu
+        .http
+        .get(emu.url("/_emulator/deliveries"))
+        .send()
+        .await
+        .expect("get")
+        .json::<Value>()
+        .await
+        .expect("json");
+    let mut chaos: Vec<(String, Value)> = log["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|d| {
+            (
+                d["event_id"].as_str().unwrap_or_default().to_owned(),
+                d["chaos"].clone(),
+            )
+        })
+        .collect();
+    chaos.sort_by(|a, b| a.0.cmp(&b.0));
+    (emitted, delivered, chaos)
 }
 
 #[tokio::test]
 async fn chaos_reorder_delivers_out_of_order_and_the_same_seed_repeats_it() {
-    let (emitted, delivered) = delivered_order(7).await;
-    assert_eq!(delivered.len(), 8);
+    let (emitted, delivered, chaos) = delivered_order(7).await;
+    assert_eq!(delivered.len(), emitted.len());
     assert_ne!(emitted, delivered, "some events overtook others");
     let mut sorted_e = emitted.clone();
     let mut sorted_d = delivered.clone();
     sorted_e.sort();
     sorted_d.sort();
     assert_eq!(sorted_e, sorted_d, "nothing lost, nothing added");
-    let (emitted_again, delivered_again) = delivered_order(7).await;
+    let (emitted_again, delivered_again, chaos_again) = delivered_order(7).await;
     assert_eq!(emitted, emitted_again, "seeded ids repeat");
-    assert_eq!(delivered, delivered_again, "seeded chaos repeats");
+    assert_eq!(chaos, chaos_again, "seeded chaos decisions repeat");
+    assert_eq!(delivered, delivered_again, "and so does the arrival order");
 }
 
 #[tokio::test]
