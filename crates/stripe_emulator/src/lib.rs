@@ -105,6 +105,21 @@ impl RunningEmulator {
         &self.base_url
     }
 
+    /// Registers one more webhook endpoint on a running emulator (for a receiver that binds after the emulator);
+    /// returns its `we_…` id. It survives `/_emulator/reset` only if it was in the config.
+    pub fn add_webhook_endpoint(&self, endpoint: WebhookEndpointConfig) -> String {
+        let mut st = self.shared.lock();
+        let created = webhook::register(
+            &mut st,
+            &endpoint.url,
+            endpoint.secret,
+            endpoint.enabled_events,
+            None,
+        );
+        self.shared.commit(&mut st);
+        created["id"].as_str().unwrap_or_default().to_owned()
+    }
+
     /// Stops accepting requests, lets in-flight ones finish, stops webhook delivery and writes the snapshot.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -387,3 +387,19 @@ async fn chaos_knobs_can_be_set_per_endpoint_at_runtime() {
     assert_eq!(receiver.received.lock().expect("lock").len(), 2);
     assert_eq!(quiet.received.lock().expect("lock").len(), 1);
 }
+
+#[tokio::test]
+async fn an_endpoint_added_after_start_receives_signed_events() {
+    let emu = Emu::start_with(EmulatorConfig {
+        delivery: fast_delivery(),
+        ..common::config()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let id = emu.running.add_webhook_endpoint(receiver.endpoint(SECRET));
+    assert!(id.starts_with("we_"));
+    emu.ok("/v1/customers", &[]).await;
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got.len(), 1);
+    assert!(verify(&got[0].0, &got[0].1, SECRET, unix_now()));
+}
