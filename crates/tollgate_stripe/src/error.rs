@@ -8,13 +8,18 @@ use tollgate_core::stripe::StripeError;
 
 use crate::backoff;
 
+/// async-stripe's words (1.0.0-rc.10, pinned) for an error status whose body is not Stripe's JSON,
+/// such as a load balancer's 502 page; the status itself is not kept, but such answers are transient.
+const UNREADABLE_ERROR_BODY: &str = "error deserializing Stripe error";
+
 /// Whether the failed attempt may succeed if sent again with the same idempotency key.
 pub fn is_retryable(error: &ClientError) -> bool {
     match error {
         ClientError::Stripe(_, status) => backoff::retryable_status(*status),
         // Connection refused or reset, or no answer within the timeout.
         ClientError::ClientError(_) | ClientError::Timeout => true,
-        ClientError::JSONDeserialize(_) | ClientError::ConfigError(_) => false,
+        ClientError::JSONDeserialize(detail) => detail == UNREADABLE_ERROR_BODY,
+        ClientError::ConfigError(_) => false,
     }
 }
 
@@ -68,7 +73,10 @@ pub fn to_port_error(error: ClientError) -> StripeError {
         ClientError::Timeout => {
             StripeError::Unavailable("Stripe did not answer in time".to_owned())
         }
-        // async-stripe reports a non-JSON error body (e.g. a proxy's 502 page) this way too.
+        ClientError::JSONDeserialize(detail) if detail == UNREADABLE_ERROR_BODY => {
+            StripeError::Unavailable("Stripe answered an error without a readable body".to_owned())
+        }
+        // A success we cannot read: a shape async-stripe's types do not know.
         ClientError::JSONDeserialize(_) => {
             StripeError::Unavailable("Stripe's answer could not be read".to_owned())
         }
@@ -181,6 +189,11 @@ mod tests {
         assert!(is_retryable(&ClientError::ClientError("reset".to_owned())));
         assert!(!is_retryable(&stripe(invalid(), 400)));
         assert!(!is_retryable(&stripe(invalid(), 404)));
-        assert!(!is_retryable(&ClientError::JSONDeserialize("x".to_owned())));
+        assert!(is_retryable(&ClientError::JSONDeserialize(
+            UNREADABLE_ERROR_BODY.to_owned()
+        )));
+        assert!(!is_retryable(&ClientError::JSONDeserialize(
+            "error deserializing request data".to_owned()
+        )));
     }
 }

@@ -510,7 +510,7 @@ async fn reusing_an_idempotency_key_with_other_parameters_is_an_invalid_request(
 }
 
 #[tokio::test]
-async fn an_unknown_price_at_checkout_is_refused_as_a_client_error() -> Result<()> {
+async fn an_unknown_price_at_checkout_is_an_invalid_request_naming_the_line_item() -> Result<()> {
     let h = Harness::start().await?;
     let customer = h.customer("customer-unknown-price").await?;
     let error = h
@@ -529,5 +529,36 @@ async fn an_unknown_price_at_checkout_is_refused_as_a_client_error() -> Result<(
         ),
         "{error:?}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_payment_checkout_session_carries_its_metadata_and_no_subscription() -> Result<()> {
+    let h = Harness::start().await?;
+    let price = h.price("credits_500", None).await?;
+    let customer = h.customer("customer-payment").await?;
+    let mut request = checkout(&customer, &price.id, None);
+    request.mode = CheckoutMode::Payment;
+    request.quantity = 2;
+    request.allow_promotion_codes = false;
+    let session = h.client.create_checkout_session(&request).await?;
+    assert_eq!(session.mode, CheckoutMode::Payment);
+    assert_eq!(session.metadata, request.metadata);
+    assert_eq!(session.amount_total, Some(9800));
+    assert_eq!(session.subscription, None);
+    ensure!(
+        h.pay(session.url.as_deref().context("url")?, "4242424242424242")
+            .await?
+            == 303
+    );
+    let done = h.client.checkout_session(&session.id).await?;
+    assert_eq!(done.status, "complete");
+    assert_eq!(done.payment_status, "paid");
+    assert!(
+        done.payment_intent
+            .as_deref()
+            .is_some_and(|p| p.starts_with("pi_"))
+    );
+    assert_eq!(done.subscription, None);
     Ok(())
 }

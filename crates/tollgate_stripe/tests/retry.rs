@@ -56,6 +56,7 @@ async fn scripted_stripe(script: Vec<Answer>) -> Result<(String, Seen)> {
                     r#"{"error":{"type":"invalid_request_error","code":"resource_missing","param":"id","message":"No such customer"}}"#
                 }
                 200 => CUSTOMER,
+                502 => "<html><body>Bad gateway</body></html>",
                 _ => {
                     r#"{"error":{"type":"api_error","message":"Something went wrong on Stripe's end."}}"#
                 }
@@ -115,6 +116,17 @@ async fn a_server_error_is_retried_with_the_same_idempotency_key() -> Result<()>
     assert_eq!(id.as_str(), FIXTURE_CUSTOMER_ID);
     let key = Some("customer-for-user-7".to_owned());
     assert_eq!(requests(&seen), vec![key.clone(), key.clone(), key]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_gateway_error_without_a_json_body_is_retried() -> Result<()> {
+    let (base, seen) = scripted_stripe(vec![answer(502)]).await?;
+    let id = client(&base, Duration::from_secs(5))?
+        .create_customer(&new_customer())
+        .await?;
+    assert_eq!(id.as_str(), FIXTURE_CUSTOMER_ID);
+    assert_eq!(requests(&seen).len(), 2);
     Ok(())
 }
 
