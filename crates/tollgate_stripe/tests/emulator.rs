@@ -562,3 +562,24 @@ async fn a_payment_checkout_session_carries_its_metadata_and_no_subscription() -
     assert_eq!(done.subscription, None);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_empty_idempotency_key_is_refused_before_anything_is_sent() -> Result<()> {
+    let h = Harness::start().await?;
+    let error = h
+        .client
+        .create_customer(&NewCustomer {
+            user_id: UserId::new(),
+            email: None,
+            idempotency_key: String::new(),
+        })
+        .await
+        .expect_err("a create without a key could run twice");
+    assert!(
+        matches!(&error, StripeError::InvalidRequest { param: Some(p), .. } if p == "idempotency_key"),
+        "{error:?}"
+    );
+    let customers = h.raw("/v1/customers").await?;
+    assert_eq!(customers["data"].as_array().map(Vec::len), Some(0));
+    Ok(())
+}
