@@ -37,7 +37,10 @@ pub struct Replay {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SubscriptionBilling {
+    /// A renewal invoice still in draft, and when it finalizes and is charged (an hour after creation).
+    pub finalize_at: Option<(String, i64)>,
     /// Unix time of the next retry of the open renewal invoice.
     pub next_retry_at: Option<i64>,
     pub failed_attempts: u32,

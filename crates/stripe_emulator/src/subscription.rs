@@ -631,6 +631,9 @@ pub fn next_due(st: &mut State, acct: &str, id: &str) -> Option<i64> {
     if let Some(retry) = b.next_retry_at {
         due.push(retry);
     }
+    if let Some((_, at)) = b.finalize_at {
+        due.push(at);
+    }
     due.into_iter().min()
 }
 
@@ -700,6 +703,17 @@ pub fn run_due(st: &mut State, acct: &str, id: &str, now: i64) -> Result<(), Api
         }
         collect(st, acct, &inv, false, now)?;
     }
+    if let Some((inv, at)) = b.finalize_at.clone()
+        && now >= at
+    {
+        if let Some(bm) = st.ledger(acct).billing.get_mut(id) {
+            bm.finalize_at = None;
+        }
+        let sub = st.get(acct, "subscription", id)?;
+        if sub["status"] != "canceled" {
+            finalize_and_collect(st, acct, id, &inv, now)?;
+        }
+    }
     let sub = st.get(acct, "subscription", id)?;
     if now >= end && sub["status"] != "canceled" {
         renew(st, acct, id, now)?;
@@ -762,10 +776,34 @@ fn renew(st: &mut State, acct: &str, id: &str, now: i64) -> Result<(), ApiError>
     let mut sub = st.get(acct, "subscription", id)?;
     sub["latest_invoice"] = json!(inv_id);
     st.put(acct, sub.clone());
-    let inv = finalize(st, acct, &inv_id, now)?;
     if inv["amount_due"].as_i64().unwrap_or(0) <= 0 {
+        finalize(st, acct, &inv_id, now)?;
         return mark_paid(st, acct, &inv_id, None, now);
     }
+    // Stripe leaves a renewal invoice in draft for about an hour before finalizing and charging it.
+    // https://docs.stripe.com/billing/subscriptions/overview#invoice-lifecycle
+    let finalize_at = now.max(end) + 3600;
+    let mut draft = st.get(acct, "invoice", &inv_id)?;
+    draft["automatically_finalizes_at"] = json!(finalize_at);
+    st.put(acct, draft);
+    st.ledger(acct)
+        .billing
+        .entry(id.to_owned())
+        .or_default()
+        .finalize_at = Some((inv_id, finalize_at));
+    Ok(())
+}
+
+/// The draft renewal invoice's hour is up: finalize it and charge it.
+fn finalize_and_collect(
+    st: &mut State,
+    acct: &str,
+    id: &str,
+    inv_id: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    let sub = st.get(acct, "subscription", id)?;
+    finalize(st, acct, inv_id, now)?;
     if sub["status"] == "unpaid" {
         // Unpaid subscriptions keep invoicing but stop trying to collect, as Stripe does.
         return Ok(());
@@ -775,7 +813,7 @@ fn renew(st: &mut State, acct: &str, id: &str, now: i64) -> Result<(), ApiError>
         b.failed_attempts = 0;
         b.next_retry_at = None;
     }
-    collect(st, acct, &inv_id, false, now)?;
+    collect(st, acct, inv_id, false, now)?;
     Ok(())
 }
 

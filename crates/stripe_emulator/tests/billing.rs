@@ -49,12 +49,41 @@ async fn advancing_a_test_clock_past_the_period_end_renews_and_charges_the_card(
 }
 
 #[tokio::test]
+async fn a_renewal_invoice_stays_a_draft_for_an_hour_before_it_is_finalized_and_charged() {
+    let emu = Emu::start().await;
+    let (clock, _, sub, start) = emu.subscribed_on_clock("4242424242424242", &[]).await;
+    let renewal = start + 31 * DAY;
+    emu.advance(&clock, renewal + 60).await;
+    let s = emu
+        .fetch(&format!("/v1/subscriptions/{sub}?expand[]=latest_invoice"))
+        .await;
+    assert_eq!(s["latest_invoice"]["status"], "draft");
+    assert_eq!(
+        s["latest_invoice"]["automatically_finalizes_at"],
+        renewal + 3600
+    );
+    let before = emu.event_types().await.len();
+    emu.advance(&clock, renewal + 3600).await;
+    let types = emu.event_types_since(before).await;
+    assert_eq!(types[1], "invoice.finalized");
+    let s = emu
+        .fetch(&format!("/v1/subscriptions/{sub}?expand[]=latest_invoice"))
+        .await;
+    assert_eq!(s["latest_invoice"]["status"], "paid");
+    assert_eq!(
+        s["latest_invoice"]["status_transitions"]["paid_at"],
+        renewal + 3600
+    );
+}
+
+#[tokio::test]
 async fn a_failing_renewal_goes_past_due_retries_on_schedule_and_finally_cancels() {
     let emu = Emu::start().await;
     let (clock, _, sub, start) = emu.subscribed_on_clock("4000000000000341", &[]).await;
     let renewal = start + 31 * DAY;
     let before = emu.event_types().await.len();
-    emu.advance(&clock, renewal + 60).await;
+    // The renewal invoice stays a draft for an hour, then is finalized and charged.
+    emu.advance(&clock, renewal + 3600 + 60).await;
     let failed: Vec<String> = emu.event_types_since(before).await;
     assert_eq!(
         failed,
@@ -80,7 +109,7 @@ async fn a_failing_renewal_goes_past_due_retries_on_schedule_and_finally_cancels
     assert_eq!(s["latest_invoice"]["attempt_count"], 1);
     assert_eq!(
         s["latest_invoice"]["next_payment_attempt"],
-        renewal + 3 * DAY
+        renewal + 3600 + 3 * DAY
     );
 
     // Retries 3, 5 and 7 days after each previous attempt, then the subscription is canceled.
@@ -102,7 +131,7 @@ async fn a_failing_renewal_goes_past_due_retries_on_schedule_and_finally_cancels
     let s = emu.fetch(&format!("/v1/subscriptions/{sub}")).await;
     assert_eq!(s["status"], "canceled");
     assert_eq!(s["cancellation_details"]["reason"], "payment_failed");
-    assert_eq!(s["ended_at"], renewal + 15 * DAY);
+    assert_eq!(s["ended_at"], renewal + 3600 + 15 * DAY);
 }
 
 #[tokio::test]
@@ -124,7 +153,7 @@ async fn a_past_due_subscription_recovers_when_the_card_is_changed_in_the_portal
  {
     let emu = Emu::start().await;
     let (clock, cus, sub, start) = emu.subscribed_on_clock("4000000000000341", &[]).await;
-    emu.advance(&clock, start + 31 * DAY + 60).await;
+    emu.advance(&clock, start + 31 * DAY + 3660).await;
     let portal = emu
         .ok(
             "/v1/billing_portal/sessions",
@@ -235,7 +264,7 @@ async fn a_price_swap_prorates_onto_the_next_invoice() {
         )
         .await;
     assert_eq!(swapped["items"]["data"][0]["price"]["id"], bigger);
-    emu.advance(&clock, start + 31 * DAY + 60).await;
+    emu.advance(&clock, start + 31 * DAY + 3660).await;
     let s = emu
         .fetch(&format!("/v1/subscriptions/{sub}?expand[]=latest_invoice"))
         .await;
