@@ -192,14 +192,10 @@ pub fn start(st: &mut State, acct: &str, new: NewSubscription) -> Result<Value, 
     });
     sub["cancellation_details"] = json!({ "comment": null, "feedback": null, "reason": null });
     if let Some(coupon) = &new.coupon {
-        sub["discounts"] = json!([crate::coupon::new_discount(
-            st,
-            acct,
-            coupon,
-            new.promotion_code.as_deref(),
-            &id,
-            now
-        )?]);
+        let discount =
+            crate::coupon::new_discount(st, acct, coupon, new.promotion_code.as_deref(), &id, now)?;
+        // Expandable: the subscription names its discounts by id.
+        sub["discounts"] = json!([discount["id"]]);
     }
     let months_left = new
         .coupon
@@ -345,12 +341,12 @@ pub fn new_invoice(
     inv["amount_remaining"] = json!(total);
     inv["amount_paid"] = json!(0);
     inv["total_discount_amounts"] = if discount > 0 {
-        json!([{ "amount": discount, "discount": sub["discounts"][0]["id"] }])
+        json!([{ "amount": discount, "discount": sub["discounts"][0] }])
     } else {
         json!([])
     };
     inv["discounts"] = if discount > 0 {
-        json!([sub["discounts"][0]["id"]])
+        json!([sub["discounts"][0]])
     } else {
         json!([])
     };

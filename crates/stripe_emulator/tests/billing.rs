@@ -784,3 +784,37 @@ async fn an_open_invoice_can_be_voided_or_marked_uncollectible() {
         .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn a_subscriptions_discount_is_an_id_unless_expanded() {
+    let emu = Emu::start().await;
+    emu.ok(
+        "/v1/coupons",
+        &[
+            ("percent_off", "10"),
+            ("duration", "forever"),
+            ("id", "TEN"),
+        ],
+    )
+    .await;
+    let (_, _, sub, _) = emu
+        .subscribed_on_clock("4242424242424242", &[("discounts[0][coupon]", "TEN")])
+        .await;
+    let plain = emu.fetch(&format!("/v1/subscriptions/{sub}")).await;
+    assert!(
+        plain["discounts"][0]
+            .as_str()
+            .is_some_and(|d| d.starts_with("di_"))
+    );
+    let expanded = emu
+        .fetch(&format!(
+            "/v1/subscriptions/{sub}?expand[]=discounts&expand[]=latest_invoice"
+        ))
+        .await;
+    assert_eq!(expanded["discounts"][0]["source"]["coupon"], "TEN");
+    assert_eq!(
+        expanded["latest_invoice"]["total_discount_amounts"][0]["amount"],
+        200
+    );
+    assert_eq!(expanded["latest_invoice"]["amount_paid"], 1800);
+}

@@ -402,3 +402,54 @@ async fn events_filter_by_type_and_created_range() {
     let one = emu.fetch(&format!("/v1/events/{id}")).await;
     assert_eq!(one["api_version"], stripe_emulator::API_VERSION);
 }
+
+#[tokio::test]
+async fn basic_auth_with_the_key_as_user_name_is_accepted_as_curl_u_sends_it() {
+    let emu = Emu::start().await;
+    let resp = emu
+        .http
+        .get(emu.url("/v1/customers"))
+        .basic_auth(KEY, Some(""))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 200);
+    let wrong = emu
+        .http
+        .get(emu.url("/v1/customers"))
+        .basic_auth("pk_test_public", Some(""))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(wrong.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn deleting_a_customer_cancels_its_subscriptions() {
+    let emu = Emu::start().await;
+    let customer = emu
+        .ok("/v1/customers", &[("payment_method", "pm_card_visa")])
+        .await;
+    let cus = customer["id"].as_str().expect("id");
+    let (_, price) = emu.product_and_price("1000", Some("month")).await;
+    let sub = emu
+        .ok(
+            "/v1/subscriptions",
+            &[("customer", cus), ("items[0][price]", &price)],
+        )
+        .await;
+    emu.delete(&format!("/v1/customers/{cus}")).await;
+    let after = emu
+        .fetch(&format!(
+            "/v1/subscriptions/{}",
+            sub["id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(after["status"], "canceled");
+    let types = emu.event_types().await;
+    let deleted_sub = types
+        .iter()
+        .position(|t| t == "customer.subscription.deleted");
+    let deleted_customer = types.iter().position(|t| t == "customer.deleted");
+    assert!(deleted_sub.is_some() && deleted_sub < deleted_customer);
+}
