@@ -114,6 +114,15 @@ async fn stripe_api(
     if let Err(e) = authenticate(&shared, &headers) {
         return json_response(e.status_code(), &e.body(), &request_id);
     }
+    if let Some(version) = headers.get("stripe-version").and_then(|v| v.to_str().ok())
+        && !valid_version(version)
+    {
+        let e = ApiError::invalid(
+            "Stripe-Version",
+            format!("Invalid Stripe API version: {version}"),
+        );
+        return json_response(e.status_code(), &e.body(), &request_id);
+    }
     let mut params = Params::parse(uri.query().unwrap_or_default().as_bytes());
     if method == Method::POST {
         params.0.extend(Params::parse(&body).0);
@@ -177,6 +186,18 @@ async fn stripe_api(
     }
     drop(st);
     json_response(status, &body, &request_id)
+}
+
+/// `YYYY-MM-DD` with an optional `.name` (`2026-09-30.endive`). Any well-formed version is answered in the one
+/// version the emulator renders, which the `Stripe-Version` response header names.
+fn valid_version(version: &str) -> bool {
+    let date = version.split('.').next().unwrap_or_default();
+    let parts: Vec<&str> = date.split('-').collect();
+    parts.len() == 3
+        && [4, 2, 2]
+            .iter()
+            .zip(&parts)
+            .all(|(n, p)| p.len() == *n && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn dispatch(

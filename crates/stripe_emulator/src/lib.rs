@@ -135,6 +135,15 @@ impl RunningEmulator {
     }
 }
 
+impl std::fmt::Debug for RunningEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningEmulator")
+            .field("local_addr", &self.local_addr)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for RunningEmulator {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {

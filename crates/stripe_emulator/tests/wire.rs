@@ -453,3 +453,33 @@ async fn deleting_a_customer_cancels_its_subscriptions() {
     let deleted_customer = types.iter().position(|t| t == "customer.deleted");
     assert!(deleted_sub.is_some() && deleted_sub < deleted_customer);
 }
+
+#[tokio::test]
+async fn a_malformed_stripe_version_is_refused_and_a_valid_one_is_answered_in_the_emulators_version()
+ {
+    let emu = Emu::start().await;
+    let bad = emu
+        .http
+        .get(emu.url("/v1/customers"))
+        .bearer_auth(KEY)
+        .header("Stripe-Version", "yesterday")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(bad.status().as_u16(), 400);
+    let ok = emu
+        .http
+        .get(emu.url("/v1/customers"))
+        .bearer_auth(KEY)
+        .header("Stripe-Version", "2026-10-28.endive")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(
+        ok.headers()
+            .get("stripe-version")
+            .and_then(|v| v.to_str().ok()),
+        Some(stripe_emulator::API_VERSION)
+    );
+}
