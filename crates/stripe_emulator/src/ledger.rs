@@ -225,30 +225,40 @@ impl State {
         url: &str,
         keep: impl Fn(&Value) -> bool,
     ) -> Result<Value, ApiError> {
-        let mut items: Vec<Value> = self
-            .all(acct, kind)
-            .into_iter()
-            .filter(|v| keep(v))
-            .collect();
-        items.reverse();
+        // Filters by reference and clones only the page: lists stay cheap with many objects.
+        let Some(ledger) = self.ledgers.get(acct) else {
+            return page_refs(Vec::new(), params, url);
+        };
+        let mut bounds = Vec::new();
         if let Some(created) = params.object("created") {
             for (op, bound) in created {
                 let bound = crate::params::value_i64(Some(bound), "created")?.unwrap_or(0);
-                items.retain(|v| {
-                    let c = v["created"].as_i64().unwrap_or(0);
-                    match op.as_str() {
-                        "gt" => c > bound,
-                        "gte" => c >= bound,
-                        "lt" => c < bound,
-                        "lte" => c <= bound,
-                        _ => true,
-                    }
-                });
+                bounds.push((op.clone(), bound));
             }
-        } else if let Some(exact) = params.i64("created").ok().flatten() {
-            items.retain(|v| v["created"].as_i64() == Some(exact));
+        } else if let Some(exact) = params.i64("created")? {
+            bounds.push(("eq".to_owned(), exact));
         }
-        page(items, params, url)
+        let items: Vec<&Value> = ledger
+            .order
+            .get(kind)
+            .into_iter()
+            .flatten()
+            .rev()
+            .filter_map(|id| ledger.objects.get(id))
+            .filter(|v| keep(v))
+            .filter(|v| {
+                let c = v["created"].as_i64().unwrap_or(0);
+                bounds.iter().all(|(op, bound)| match op.as_str() {
+                    "gt" => c > *bound,
+                    "gte" => c >= *bound,
+                    "lt" => c < *bound,
+                    "lte" => c <= *bound,
+                    "eq" => c == *bound,
+                    _ => true,
+                })
+            })
+            .collect();
+        page_refs(items, params, url)
     }
 
     /// Replaces expandable ids by their objects along each dotted path of `expand[]`.
@@ -349,6 +359,10 @@ impl State {
 
 /// Slices a newest-first list by `limit`, `starting_after` and `ending_before`.
 pub fn page(items: Vec<Value>, params: &Params, url: &str) -> Result<Value, ApiError> {
+    page_refs(items.iter().collect(), params, url)
+}
+
+fn page_refs(items: Vec<&Value>, params: &Params, url: &str) -> Result<Value, ApiError> {
     let limit = params.i64("limit")?.unwrap_or(10);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::invalid(
@@ -358,25 +372,20 @@ pub fn page(items: Vec<Value>, params: &Params, url: &str) -> Result<Value, ApiE
     }
     let limit = limit as usize;
     let position = |id: &str| items.iter().position(|v| v["id"] == id);
-    let (data, has_more) = if let Some(after) = params.str("starting_after") {
+    let (slice, has_more) = if let Some(after) = params.str("starting_after") {
         let start =
             position(after).ok_or_else(|| ApiError::not_found("starting_after", after))? + 1;
         let rest = &items[start.min(items.len())..];
-        (
-            rest.iter().take(limit).cloned().collect::<Vec<_>>(),
-            rest.len() > limit,
-        )
+        (&rest[..rest.len().min(limit)], rest.len() > limit)
     } else if let Some(before) = params.str("ending_before") {
         let end = position(before).ok_or_else(|| ApiError::not_found("ending_before", before))?;
         let head = &items[..end];
         let from = head.len().saturating_sub(limit);
-        (head[from..].to_vec(), from > 0)
+        (&head[from..], from > 0)
     } else {
-        (
-            items.iter().take(limit).cloned().collect(),
-            items.len() > limit,
-        )
+        (&items[..items.len().min(limit)], items.len() > limit)
     };
+    let data: Vec<Value> = slice.iter().map(|v| (*v).clone()).collect();
     Ok(json!({ "object": "list", "data": data, "has_more": has_more, "url": url }))
 }
 

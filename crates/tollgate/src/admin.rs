@@ -7,7 +7,7 @@ use tollgate_core::account::{self, AccountError, Role};
 use tollgate_core::audit::Actor;
 use tollgate_core::store::Page;
 use tollgate_core::{Email, Secret, Store, SystemClock};
-use tollgate_server::{AppState, Config, serve};
+use tollgate_server::{Config, serve};
 
 use crate::Failure;
 use crate::cli::CreateAdminArgs;
@@ -23,16 +23,10 @@ pub async fn create(config: Config, args: CreateAdminArgs) -> Result<(), Failure
     let store = serve::open_store(&config)
         .await
         .context("opening the database")?;
-    let state = AppState::new(
-        config,
-        std::sync::Arc::new(store.clone()),
-        std::sync::Arc::new(SystemClock),
-    )
-    .map_err(|e| Failure::Usage(e.to_string()))?;
     let created = account::register(
         &store,
         &SystemClock,
-        &state.policy,
+        &config.account_policy(),
         email,
         &password,
         Role::Admin,

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use tollgate_core::Store;
 use tollgate_core::account::Role;
-use tollgate_server::config::ServerConfig;
 use tollgate_server::{Config, serve, telemetry};
 
 use crate::Failure;
@@ -30,21 +29,19 @@ pub async fn run(config: Config) -> Result<(), Failure> {
     let store = serve::open_store(&config)
         .await
         .context("opening the database")?;
-    let default_base = config.server.base_url == ServerConfig::default().base_url;
-    let configured_base = config.server.base_url.clone();
     let running = serve::start(config, Arc::new(store.clone()))
         .await
         .context("starting the server")?;
-    // With the default base URL, links follow the address actually bound (e.g. --bind :0).
-    let base = if default_base {
-        running.url()
-    } else {
-        configured_base
-    };
+    let base = running.state.config.server.base_url.clone();
     println!(
         "tollgate listening on {} (public URL {base})",
         running.url()
     );
+    if let Some(emulator) = running.emulator_url() {
+        println!(
+            "TEST MODE: no STRIPE_SECRET_KEY, so Stripe is tollgate's own emulator at {emulator}; pay with card 4242 4242 4242 4242"
+        );
+    }
     if store
         .count_users(Some(Role::Admin))
         .await

@@ -9,7 +9,10 @@ use tollgate_server::Config;
 fn the_example_configuration_parses_to_the_defaults() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tollgate.example.toml");
     let example = Config::load(Some(&path), &BTreeMap::new()).expect("the example parses");
-    assert_eq!(example.to_redacted_toml(), Config::default().to_redacted_toml());
+    assert_eq!(
+        example.to_redacted_toml(),
+        Config::default().to_redacted_toml()
+    );
 }
 
 #[test]
@@ -17,6 +20,9 @@ fn the_example_configuration_names_every_environment_variable() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tollgate.example.toml");
     let text = std::fs::read_to_string(path).expect("read");
     for name in tollgate_server::config::environment_variables() {
-        assert!(text.contains(name), "tollgate.example.toml does not mention {name}");
+        assert!(
+            text.contains(name),
+            "tollgate.example.toml does not mention {name}"
+        );
     }
 }

@@ -213,7 +213,10 @@ mod tests {
         let newer_canceled = subscription(SubscriptionStatus::Canceled, 100);
         let subs = [old_active.clone(), newer_canceled.clone()];
         assert_eq!(current(&subs), Some(&old_active));
-        assert_eq!(current(std::slice::from_ref(&newer_canceled)), Some(&newer_canceled));
+        assert_eq!(
+            current(std::slice::from_ref(&newer_canceled)),
+            Some(&newer_canceled)
+        );
         assert_eq!(current(&[]), None);
     }
 

@@ -62,6 +62,20 @@ impl Billing<'_> {
         event: &InboxEvent,
         channels: &[String],
     ) -> Result<SyncChanges, SyncError> {
+        match self.fetch_changes(event, channels).await {
+            // The object is gone (deleted, or of another account): retrying cannot help.
+            Err(SyncError::Stripe(StripeError::NotFound)) => Err(SyncError::Skip(
+                "the event's object does not exist in Stripe".into(),
+            )),
+            other => other,
+        }
+    }
+
+    async fn fetch_changes(
+        &self,
+        event: &InboxEvent,
+        channels: &[String],
+    ) -> Result<SyncChanges, SyncError> {
         let object = object_id(&event.payload)
             .ok_or_else(|| SyncError::Skip("event names no object".into()))?;
         let fetched_at = self.clock.now();

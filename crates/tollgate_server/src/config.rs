@@ -10,13 +10,126 @@ use serde::{Deserialize, Serialize};
 use tollgate_core::Secret;
 use tollgate_core::secret::REDACTED;
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub stripe: StripeConfig,
     pub auth: AuthConfig,
+    pub emulator: EmulatorConfig,
+    pub worker: WorkerConfig,
+    pub notifications: NotificationsConfig,
+    /// The subscription plans. Configuring any replaces the default one.
+    pub plans: Vec<PlanConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            stripe: StripeConfig::default(),
+            auth: AuthConfig::default(),
+            emulator: EmulatorConfig::default(),
+            worker: WorkerConfig::default(),
+            notifications: NotificationsConfig::default(),
+            plans: vec![PlanConfig::membership()],
+        }
+    }
+}
+
+/// One subscription plan: a Stripe price (by id, or by lookup key resolved at start-up) with
+/// what it entitles a member to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanConfig {
+    /// Our name for the plan, used in the API (`{"plan": "membership"}`).
+    pub id: String,
+    pub name: String,
+    /// A Stripe price id (`price_…`)…
+    pub price: Option<String>,
+    /// …or a lookup key; against the emulator a missing price is created.
+    pub lookup_key: Option<String>,
+    /// Integer minor units (4900 = $49.00).
+    pub amount: i64,
+    pub currency: String,
+    /// `month` or `year`.
+    pub interval: tollgate_core::plan::Interval,
+    #[serde(default)]
+    pub features: Vec<String>,
+    #[serde(default)]
+    pub limits: BTreeMap<String, i64>,
+    pub trial_period_days: Option<u32>,
+}
+
+impl PlanConfig {
+    /// Seed 000's plan: one $49/month membership.
+    fn membership() -> Self {
+        Self {
+            id: "membership".into(),
+            name: "Membership".into(),
+            price: None,
+            lookup_key: Some("tollgate_membership_monthly".into()),
+            amount: 4900,
+            currency: "usd".into(),
+            interval: tollgate_core::plan::Interval::Month,
+            features: vec!["mentor".into()],
+            limits: BTreeMap::new(),
+            trial_period_days: None,
+        }
+    }
+}
+
+/// The Stripe emulator `serve` starts in-process when no Stripe key is configured.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmulatorConfig {
+    /// Address of the emulator's API and hosted pages (port 0: any free port).
+    pub bind: SocketAddr,
+    /// Where the emulator keeps its state across restarts (empty: in memory only).
+    pub state_file: String,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            state_file: "data/emulator.json".to_string(),
+        }
+    }
+}
+
+/// The background workers that process the webhook inbox and deliver notifications.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// How often an idle worker looks for due work, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Events one claim takes.
+    pub batch_size: u32,
+    /// Attempts before an event is marked failed.
+    pub max_attempts: u32,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 500,
+            batch_size: 32,
+            max_attempts: tollgate_core::inbox::MAX_ATTEMPTS,
+        }
+    }
+}
+
+/// Where notifications of billing facts go (payment confirmed, payment failed, subscription ended).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationsConfig {
+    /// Host-application URLs that receive signed JSON events.
+    pub webhook_urls: Vec<String>,
+    /// The `whsec_…` secret those events are signed with, as Stripe signs its own.
+    pub webhook_secret: Option<Secret>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -118,7 +231,7 @@ impl Serialize for DatabaseUrl {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StripeConfig {
     /// `sk_live_…`, `sk_test_…` or a restricted `rk_…` key. Unset: tollgate runs against its
@@ -129,6 +242,23 @@ pub struct StripeConfig {
     pub webhook_secrets: Vec<Secret>,
     /// Where Stripe's API is; unset means `https://api.stripe.com`.
     pub api_base: Option<String>,
+    /// Oldest webhook signature timestamp accepted, in seconds.
+    pub webhook_tolerance_seconds: u64,
+    /// The extra path token of `/webhook/stripe/{token}` (seed 004); unset disables that path.
+    pub webhook_path_token: Option<Secret>,
+}
+
+impl Default for StripeConfig {
+    fn default() -> Self {
+        Self {
+            secret_key: None,
+            publishable_key: None,
+            webhook_secrets: Vec::new(),
+            api_base: None,
+            webhook_tolerance_seconds: 300,
+            webhook_path_token: None,
+        }
+    }
 }
 
 impl StripeConfig {
@@ -284,6 +414,32 @@ const ENVIRONMENT: &[(&str, &str, Kind)] = &[
     ),
     ("TOLLGATE_STRIPE_API_BASE", "stripe.api_base", Kind::Str),
     (
+        "TOLLGATE_STRIPE_WEBHOOK_TOLERANCE_SECONDS",
+        "stripe.webhook_tolerance_seconds",
+        Kind::Int,
+    ),
+    (
+        "TOLLGATE_STRIPE_WEBHOOK_PATH_TOKEN",
+        "stripe.webhook_path_token",
+        Kind::Str,
+    ),
+    ("TOLLGATE_EMULATOR_BIND", "emulator.bind", Kind::Str),
+    (
+        "TOLLGATE_EMULATOR_STATE_FILE",
+        "emulator.state_file",
+        Kind::Str,
+    ),
+    (
+        "TOLLGATE_NOTIFY_WEBHOOK_URLS",
+        "notifications.webhook_urls",
+        Kind::List,
+    ),
+    (
+        "TOLLGATE_NOTIFY_WEBHOOK_SECRET",
+        "notifications.webhook_secret",
+        Kind::Str,
+    ),
+    (
         "TOLLGATE_PASSWORD_MIN_LENGTH",
         "auth.password_min_length",
         Kind::Int,
@@ -417,6 +573,63 @@ impl Config {
                 "must be https:// when a live Stripe key is configured",
             ));
         }
+        if self.stripe.webhook_tolerance_seconds == 0 {
+            return Err(ConfigError::new(
+                "stripe.webhook_tolerance_seconds",
+                "must be at least 1",
+            ));
+        }
+        if let Some(token) = &self.stripe.webhook_path_token
+            && token.expose().len() < 16
+        {
+            return Err(ConfigError::new(
+                "stripe.webhook_path_token",
+                "must be at least 16 characters",
+            ));
+        }
+        if let Some(base) = &self.stripe.api_base
+            && !(base.starts_with("http://") || base.starts_with("https://"))
+        {
+            return Err(ConfigError::new(
+                "stripe.api_base",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if self.stripe.secret_key.is_some() && self.stripe.webhook_secrets.is_empty() {
+            return Err(ConfigError::new(
+                "stripe.webhook_secrets",
+                "is required with a Stripe key: set STRIPE_WEBHOOK_SECRET to the endpoint's whsec_ secret",
+            ));
+        }
+        validate_plans(&self.plans)?;
+        if self.worker.batch_size == 0
+            || self.worker.max_attempts == 0
+            || self.worker.poll_interval_ms == 0
+        {
+            return Err(ConfigError::new(
+                "worker",
+                "poll_interval_ms, batch_size and max_attempts must be at least 1",
+            ));
+        }
+        if self
+            .notifications
+            .webhook_urls
+            .iter()
+            .any(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            return Err(ConfigError::new(
+                "notifications.webhook_urls",
+                "each must be an http:// or https:// URL",
+            ));
+        }
+        if !self.notifications.webhook_urls.is_empty()
+            && self.notifications.webhook_secret.is_none()
+        {
+            return Err(ConfigError::new(
+                "notifications.webhook_secret",
+                "is required when webhook_urls are set",
+            ));
+        }
         if self.auth.password_min_length < 8 {
             return Err(ConfigError::new(
                 "auth.password_min_length",
@@ -459,9 +672,93 @@ impl Config {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
 
+    /// Password and session rules for the account use-cases.
+    pub fn account_policy(&self) -> tollgate_core::account::AccountPolicy {
+        tollgate_core::account::AccountPolicy {
+            password_min_length: self.auth.password_min_length,
+            session_ttl: time::Duration::hours(i64::from(self.auth.session_ttl_hours)),
+        }
+    }
+
+    /// Whether tollgate runs against its own emulator (no Stripe key configured).
+    pub fn uses_emulator(&self) -> bool {
+        self.stripe.secret_key.is_none()
+    }
+
+    /// The catalog as configured; price ids of lookup-key plans are resolved at start-up.
+    pub fn catalog(&self) -> tollgate_core::plan::Catalog {
+        use tollgate_core::plan::{Plan, PriceRef};
+        use tollgate_core::stripe::StripePriceId;
+        let plans = self
+            .plans
+            .iter()
+            .map(|p| {
+                let price_id = p
+                    .price
+                    .as_deref()
+                    .and_then(|id| StripePriceId::parse(id).ok());
+                Plan {
+                    id: p.id.clone(),
+                    name: p.name.clone(),
+                    price: match (&price_id, &p.lookup_key) {
+                        (Some(id), _) => PriceRef::Id(id.clone()),
+                        (None, key) => PriceRef::LookupKey(key.clone().unwrap_or_default()),
+                    },
+                    price_id,
+                    amount: p.amount,
+                    currency: p.currency.clone(),
+                    interval: p.interval,
+                    features: p.features.clone(),
+                    limits: p.limits.clone(),
+                    trial_period_days: p.trial_period_days,
+                }
+            })
+            .collect();
+        tollgate_core::plan::Catalog { plans }
+    }
+
     pub fn cookies_secure(&self) -> bool {
         self.server.base_url.starts_with("https://")
     }
+}
+
+fn validate_plans(plans: &[PlanConfig]) -> Result<(), ConfigError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (index, plan) in plans.iter().enumerate() {
+        let key = |field: &str| format!("plans[{index}].{field}");
+        if plan.id.trim().is_empty() || !seen.insert(plan.id.as_str()) {
+            return Err(ConfigError::new(&key("id"), "must be non-empty and unique"));
+        }
+        match (&plan.price, &plan.lookup_key) {
+            (Some(price), None) if price.starts_with("price_") => {}
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    &key("price"),
+                    "must be a Stripe price id (price_…)",
+                ));
+            }
+            (None, Some(lookup)) if !lookup.trim().is_empty() => {}
+            _ => {
+                return Err(ConfigError::new(
+                    &key("price"),
+                    "set exactly one of price and lookup_key",
+                ));
+            }
+        }
+        if plan.amount <= 0 {
+            return Err(ConfigError::new(
+                &key("amount"),
+                "must be a positive amount in minor units",
+            ));
+        }
+        if plan.currency.len() != 3 || !plan.currency.bytes().all(|b| b.is_ascii_lowercase()) {
+            return Err(ConfigError::new(
+                &key("currency"),
+                "must be a lower-case ISO 4217 code such as usd",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn validate_jwt(jwt: &JwtConfig) -> Result<(), ConfigError> {

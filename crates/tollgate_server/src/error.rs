@@ -17,12 +17,26 @@ pub enum ApiError {
     CsrfRejected,
     NotFound,
     MethodNotAllowed,
-    RateLimited { retry_after_secs: u64 },
+    RateLimited {
+        retry_after_secs: u64,
+    },
     PayloadTooLarge,
     UnsupportedMediaType,
     MalformedJson(String),
-    InvalidField { field: String, message: String },
-    Conflict { code: &'static str, message: String },
+    InvalidField {
+        field: String,
+        message: String,
+    },
+    Conflict {
+        code: &'static str,
+        message: String,
+    },
+    /// Any other refusal with its own status and stable code.
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
     Unavailable(String),
     Internal(String),
 }
@@ -65,6 +79,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::MalformedJson(_) | ApiError::InvalidField { .. } => StatusCode::BAD_REQUEST,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Refused { status, .. } => *status,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -84,7 +99,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::InvalidField { .. } => "invalid_field",
-            ApiError::Conflict { code, .. } => code,
+            ApiError::Conflict { code, .. } | ApiError::Refused { code, .. } => code,
             ApiError::Unavailable(_) => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -109,7 +124,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "expected Content-Type: application/json".into(),
             ApiError::MalformedJson(detail) => format!("malformed JSON: {detail}"),
             ApiError::InvalidField { message, .. } => message.clone(),
-            ApiError::Conflict { message, .. } => message.clone(),
+            ApiError::Conflict { message, .. } | ApiError::Refused { message, .. } => {
+                message.clone()
+            }
             ApiError::Unavailable(_) => "temporarily unavailable; retry later".into(),
             ApiError::Internal(_) => "internal error".into(),
         }
@@ -151,6 +168,73 @@ impl From<StoreError> for ApiError {
                 ApiError::Internal(format!("unexpected conflict: {detail}"))
             }
             StoreError::Corrupt(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Refused {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<tollgate_core::stripe::StripeError> for ApiError {
+    /// Stripe's own words never reach clients; the detail is logged.
+    fn from(error: tollgate_core::stripe::StripeError) -> Self {
+        use tollgate_core::stripe::StripeError;
+        match error {
+            StripeError::Card { code, .. } => ApiError::refused(
+                StatusCode::PAYMENT_REQUIRED,
+                "card_declined",
+                format!("the card was declined ({code})"),
+            ),
+            StripeError::NotFound => {
+                ApiError::refused(StatusCode::NOT_FOUND, "not_found", "not found in Stripe")
+            }
+            StripeError::RateLimited => ApiError::Refused {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "stripe_rate_limited",
+                message: "Stripe is busy; retry shortly".into(),
+            },
+            StripeError::Authentication => {
+                ApiError::Unavailable("Stripe refused our API key".into())
+            }
+            StripeError::InvalidRequest { param, message } => ApiError::Internal(format!(
+                "Stripe refused our request (param {param:?}): {message}"
+            )),
+            StripeError::Unavailable(detail) => {
+                ApiError::Unavailable(format!("Stripe unavailable: {detail}"))
+            }
+        }
+    }
+}
+
+impl From<tollgate_core::billing::BillingError> for ApiError {
+    fn from(error: tollgate_core::billing::BillingError) -> Self {
+        use tollgate_core::billing::BillingError;
+        let message = error.to_string();
+        match error {
+            BillingError::UnknownPlan(_) => ApiError::invalid_field("plan", message),
+            BillingError::PlanUnavailable(_) => {
+                ApiError::refused(StatusCode::SERVICE_UNAVAILABLE, "plan_unavailable", message)
+            }
+            BillingError::AlreadySubscribed => ApiError::Conflict {
+                code: "already_subscribed",
+                message,
+            },
+            BillingError::NoSubscription => {
+                ApiError::refused(StatusCode::NOT_FOUND, "no_subscription", message)
+            }
+            BillingError::NoCustomer => {
+                ApiError::refused(StatusCode::NOT_FOUND, "no_billing_account", message)
+            }
+            BillingError::UnknownCheckoutSession => ApiError::NotFound,
+            BillingError::Stripe(e) => e.into(),
+            BillingError::Store(e) => e.into(),
         }
     }
 }

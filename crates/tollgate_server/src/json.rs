@@ -44,6 +44,32 @@ where
     }
 }
 
+/// An optional JSON body: an empty body is `None`; anything else must be valid JSON.
+pub struct MaybeJson<T>(pub Option<T>);
+
+impl<S, T> FromRequest<S> for MaybeJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let declared_length = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let has_type = request.headers().contains_key(header::CONTENT_TYPE);
+        if declared_length == Some(0) || (declared_length.is_none() && !has_type) {
+            return Ok(MaybeJson(None));
+        }
+        ApiJson::from_request(request, state)
+            .await
+            .map(|ApiJson(value)| MaybeJson(Some(value)))
+    }
+}
+
 /// Parses JSON, telling a syntax error apart from a field that does not fit.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);

@@ -5,11 +5,14 @@ pub mod config;
 pub mod error;
 pub mod json;
 pub mod metrics;
+pub mod notify;
 pub mod routes;
 pub mod serve;
 pub mod setup;
 pub mod state;
+pub mod stripe_backend;
 pub mod telemetry;
+pub mod worker;
 
 pub use config::Config;
 pub use serve::{Running, start};

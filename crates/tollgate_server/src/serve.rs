@@ -26,6 +26,8 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Stripe(#[from] crate::stripe_backend::BackendError),
 }
 
 /// A running service.
@@ -34,7 +36,8 @@ pub struct Running {
     pub state: AppState,
     stop: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
-    sweeper: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+    emulator: Option<stripe_emulator::RunningEmulator>,
 }
 
 impl Running {
@@ -42,14 +45,25 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
+    /// The in-process Stripe emulator's base URL, when tollgate runs against it.
+    pub fn emulator_url(&self) -> Option<&str> {
+        self.emulator.as_ref().map(|e| e.base_url())
+    }
+
     /// Stops accepting connections, lets requests in flight finish, and returns.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
-        self.sweeper.abort();
+        // Background work is leased in the database: stopping mid-way loses nothing.
+        for task in &self.background {
+            task.abort();
+        }
         match self.server.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "server stopped with an error"),
             Err(e) => tracing::error!(error = %e, "server task failed"),
+        }
+        if let Some(emulator) = self.emulator {
+            emulator.shutdown().await;
         }
     }
 }
@@ -85,7 +99,18 @@ pub async fn start_with_clock(
     let addr = listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr: bind, source })?;
-    let state = AppState::new(config, store, clock)?;
+    let mut config = config;
+    if config.server.base_url == crate::config::ServerConfig::default().base_url {
+        // Not configured: links point at the address actually bound (port 0, --bind, PORT).
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        config.server.base_url = format!("http://{host}:{}", addr.port());
+    }
+    let (stripe, emulator) = crate::stripe_backend::connect(&config, addr).await?;
+    let state = AppState::new(config, store, clock, stripe)?;
     let app = routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -95,13 +120,18 @@ pub async fn start_with_clock(
             })
             .await
     });
-    let sweeper = tokio::spawn(sweep_sessions(state.clone()));
+    let background = vec![
+        tokio::spawn(sweep_sessions(state.clone())),
+        tokio::spawn(crate::worker::run(state.clone())),
+        tokio::spawn(crate::notify::run(state.clone())),
+    ];
     Ok(Running {
         addr,
         state,
         stop,
         server,
-        sweeper,
+        background,
+        emulator,
     })
 }
 

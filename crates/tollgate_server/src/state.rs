@@ -1,11 +1,16 @@
-//! What every handler shares: configuration, the store, the clock, verifiers and limiters.
+//! What every handler shares: configuration, the store, Stripe, the clock, the catalog,
+//! verifiers and limiters.
 
 use std::sync::Arc;
 
-use time::Duration;
+use tokio::sync::Notify;
 use tollgate_core::account::AccountPolicy;
 use tollgate_core::api_key::KeyMode;
+use tollgate_core::billing::Billing;
+use tollgate_core::plan::Catalog;
+use tollgate_core::stripe::StripeApi;
 use tollgate_core::{Clock, Store};
+use tollgate_stripe::webhook::WebhookVerifier;
 
 use crate::auth::jwt::JwtVerifier;
 use crate::auth::rate_limit::RateLimits;
@@ -20,6 +25,15 @@ pub struct Inner {
     pub config: Config,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    pub stripe: Arc<dyn StripeApi>,
+    pub catalog: Catalog,
+    pub webhooks: WebhookVerifier,
+    /// Whether Stripe is tollgate's own emulator (pages show a test-mode banner).
+    pub emulated: bool,
+    /// Where notifications go: `webhook:<url>` per configured host-app URL.
+    pub channels: Vec<String>,
+    /// Wakes the inbox worker when a new event is stored.
+    pub inbox_wake: Notify,
     pub jwt: Option<JwtVerifier>,
     pub limits: RateLimits,
     pub metrics: Metrics,
@@ -34,28 +48,56 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// The Stripe side of the state, made at start-up (see `serve::start`).
+pub struct StripeSide {
+    pub stripe: Arc<dyn StripeApi>,
+    pub catalog: Catalog,
+    pub webhooks: WebhookVerifier,
+    pub emulated: bool,
+}
+
 impl AppState {
     /// Builds the state; fails only on configuration that cannot be loaded (key files).
     pub fn new(
         config: Config,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
+        stripe: StripeSide,
     ) -> Result<Self, ConfigError> {
         let jwt = config.auth.jwt.as_ref().map(JwtVerifier::new).transpose()?;
-        let policy = AccountPolicy {
-            password_min_length: config.auth.password_min_length,
-            session_ttl: Duration::hours(i64::from(config.auth.session_ttl_hours)),
-        };
+        let policy = config.account_policy();
+        let channels = config
+            .notifications
+            .webhook_urls
+            .iter()
+            .map(|url| format!("webhook:{url}"))
+            .collect();
         Ok(Self(Arc::new(Inner {
             limits: RateLimits::new(&config.auth.rate_limit),
             jwt,
             policy,
             store,
             clock,
+            stripe: stripe.stripe,
+            catalog: stripe.catalog,
+            webhooks: stripe.webhooks,
+            emulated: stripe.emulated,
+            channels,
+            inbox_wake: Notify::new(),
             metrics: Metrics::default(),
             setup: SetupToken::default(),
             config,
         })))
+    }
+
+    /// The billing use-cases over this state's ports.
+    pub fn billing(&self) -> Billing<'_> {
+        Billing {
+            store: self.store.as_ref(),
+            stripe: self.stripe.as_ref(),
+            clock: self.clock.as_ref(),
+            catalog: &self.catalog,
+        }
     }
 
     /// API keys are live only when Stripe is live, so a test key can never touch real money.
@@ -65,5 +107,13 @@ impl AppState {
         } else {
             KeyMode::Test
         }
+    }
+
+    /// The public URL of a path on this service.
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "{}{path}",
+            self.config.server.base_url.trim_end_matches('/')
+        )
     }
 }

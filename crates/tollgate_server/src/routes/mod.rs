@@ -3,8 +3,12 @@
 mod accounts;
 mod admin;
 mod api_keys;
+mod billing;
+mod events;
 mod health;
+mod seed;
 mod setup;
+mod webhook;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -35,6 +39,58 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/api-keys/{id}", delete(api_keys::revoke))
         .route("/api/v1/admin/users", get(admin::users))
         .route("/api/v1/admin/audit", get(admin::audit))
+        .route("/api/v1/admin/events", get(events::list))
+        .route(
+            "/api/v1/admin/events/replay-failed",
+            post(events::replay_failed),
+        )
+        .route("/api/v1/admin/events/{id}", get(events::show))
+        .route("/api/v1/admin/events/{id}/replay", post(events::replay))
+        .route("/api/v1/plans", get(billing::plans))
+        .route(
+            "/api/v1/checkout/subscription",
+            post(billing::start_checkout),
+        )
+        .route(
+            "/api/v1/checkout/sessions/{id}",
+            get(billing::checkout_session),
+        )
+        .route("/api/v1/subscription", get(billing::my_subscription))
+        .route("/api/v1/subscription/cancel", post(billing::cancel))
+        .route("/api/v1/subscription/resume", post(billing::resume))
+        .route("/api/v1/billing-portal", post(billing::portal))
+        .route("/api/v1/invoices", get(billing::invoices))
+        .route("/api/v1/entitlements", get(billing::my_entitlements))
+        .route(
+            "/api/v1/users/{id}/subscription",
+            get(billing::user_subscription),
+        )
+        .route(
+            "/api/v1/users/{id}/entitlements",
+            get(billing::user_entitlements),
+        )
+        // The webhook and its seed aliases (000, 002, 003: /api/stripe/webhook; 001:
+        // /api/webhooks/stripe; 004: /webhook/stripe/{token}).
+        .route("/api/v1/stripe/webhook", post(webhook::receive))
+        .route("/api/stripe/webhook", post(webhook::receive))
+        .route("/api/webhooks/stripe", post(webhook::receive))
+        .route("/webhook/stripe/{token}", post(webhook::receive_with_token))
+        // Seed 000 and 001 contracts.
+        .route(
+            "/api/stripe/create-checkout-session",
+            post(seed::create_checkout_000),
+        )
+        .route(
+            "/api/create-checkout-session",
+            post(seed::create_checkout_001),
+        )
+        .route(
+            "/api/retrieve-checkout-session",
+            post(seed::retrieve_checkout_001),
+        )
+        .route("/api/cancel-subscription", post(seed::cancel_001))
+        .route("/api/create-portal-session", post(seed::portal_001))
+        .route("/api/subscription/{user_id}", get(seed::subscription_001))
         .route("/api/v1/setup", post(setup::create_first_admin))
         .route("/setup", get(setup::page).post(setup::submit))
         .fallback(|| async { ApiError::NotFound })

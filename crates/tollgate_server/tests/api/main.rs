@@ -6,4 +6,6 @@ mod admin;
 mod api_keys;
 mod http;
 mod jwt;
+mod subscriptions;
 mod support;
+mod webhooks;

@@ -10,6 +10,7 @@ use tollgate_store::SqlStore;
 use tollgate_store::testing::TestDatabase;
 
 pub const PASSWORD: &str = "correct horse battery";
+pub const TEST_WEBHOOK_SECRET: &str = "whsec_tests_know_this_one";
 
 pub struct TestApp {
     pub url: String,
@@ -24,6 +25,12 @@ impl TestApp {
         config.server.bind = "127.0.0.1:0".parse().expect("address");
         config.database.url = DatabaseUrl::new(database.url.clone());
         config.database.max_connections = 5;
+        // Each test's emulator keeps its state in memory only.
+        config.emulator.state_file = String::new();
+        // A secret the tests know, beside the one tollgate registers with its emulator.
+        config.stripe.webhook_secrets =
+            vec![tollgate_core::Secret::new(TEST_WEBHOOK_SECRET.to_string())];
+        config.worker.poll_interval_ms = 50;
         configure(&mut config);
         let store = serve::open_store(&config).await.expect("open the store");
         let running = serve::start(config, Arc::new(store.clone()))
@@ -92,4 +99,119 @@ pub async fn error_of(response: Response) -> (StatusCode, Value) {
     let status = response.status();
     let body: Value = response.json().await.expect("an error body is JSON");
     (status, body["error"].clone())
+}
+
+/// Polls `check` until it returns `Some`, or fails the test after `seconds`.
+pub async fn eventually<T, F, Fut>(seconds: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Signs a body as Stripe does, with the secret the tests know.
+pub fn stripe_signature(body: &str, timestamp: i64) -> String {
+    tollgate_server::notify::signature(TEST_WEBHOOK_SECRET, timestamp, body)
+}
+
+pub fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl TestApp {
+    /// Pays a hosted checkout page with a test card, as a person submitting the form would.
+    /// Returns the page's answer (303 to success_url, or 402 with the decline).
+    pub async fn pay(&self, checkout_url: &str, card: &str) -> Response {
+        let client = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        client
+            .post(checkout_url)
+            .form(&[
+                ("action", "pay"),
+                ("card_number", card),
+                ("email", "payer@example.com"),
+                ("name", "Test Payer"),
+            ])
+            .send()
+            .await
+            .expect("post the checkout form")
+    }
+
+    /// Starts a subscription checkout for the signed-in client; returns (session id, url).
+    pub async fn start_checkout(&self, client: &Client, csrf: &str) -> (String, String) {
+        let response = client
+            .post(self.url("/api/v1/checkout/subscription"))
+            .header("x-csrf-token", csrf)
+            .json(&json!({ "plan": "membership" }))
+            .send()
+            .await
+            .expect("checkout");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.expect("json");
+        (
+            body["id"].as_str().expect("id").to_string(),
+            body["url"].as_str().expect("url").to_string(),
+        )
+    }
+
+    pub async fn summary(&self, client: &Client) -> Value {
+        client
+            .get(self.url("/api/v1/subscription"))
+            .send()
+            .await
+            .expect("subscription")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Waits until the member's seed-000 status is `status`.
+    pub async fn wait_for_status(&self, client: &Client, status: &str) -> Value {
+        eventually(30, status, || async {
+            let summary = self.summary(client).await;
+            (summary["subscription_status"] == status).then_some(summary)
+        })
+        .await
+    }
+}
+
+/// Creates an admin account directly and logs it in; returns its client and CSRF token.
+pub async fn admin(app: &TestApp, email: &str) -> (Client, String) {
+    tollgate_core::account::register(
+        &app.store,
+        &tollgate_core::SystemClock,
+        &app.running().state.policy,
+        tollgate_core::Email::parse(email).expect("email"),
+        &tollgate_core::Secret::new(PASSWORD.to_string()),
+        tollgate_core::account::Role::Admin,
+        None,
+    )
+    .await
+    .expect("admin");
+    let client = browser();
+    let login = client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), StatusCode::OK);
+    let body: Value = login.json().await.expect("json");
+    (
+        client,
+        body["csrf_token"].as_str().expect("csrf").to_string(),
+    )
 }

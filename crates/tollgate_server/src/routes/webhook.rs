@@ -1,0 +1,87 @@
+//! The Stripe webhook endpoint and its seed aliases. Raw bytes are verified before any
+//! parsing; a verified event is a durable inbox row before the 2xx (invariant 4); a duplicate
+//! is acknowledged and not stored again; a store failure answers 503 so Stripe retries.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tollgate_core::inbox::{self, EventStatus, NewEvent};
+use tollgate_core::token;
+use tollgate_stripe::webhook::parse_envelope;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::MalformedJson("could not read the body".into())
+        }
+    })?;
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    state
+        .webhooks
+        .verify(&body, signature, state.clock.now().unix_timestamp())
+        .map_err(|e| ApiError::refused(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
+    let envelope = parse_envelope(&body)
+        .map_err(|e| ApiError::refused(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
+    let payload = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::refused(
+            StatusCode::BAD_REQUEST,
+            "event_malformed",
+            "the event is not UTF-8 JSON",
+        )
+    })?;
+    let status = if inbox::is_handled(&envelope.event_type) {
+        EventStatus::Received
+    } else {
+        EventStatus::Ignored
+    };
+    let event = NewEvent {
+        id: envelope.id,
+        event_type: envelope.event_type,
+        account: envelope.account,
+        created: envelope.created,
+        api_version: envelope.api_version,
+        livemode: envelope.livemode,
+        payload: payload.to_string(),
+        status,
+        received_at: state.clock.now(),
+    };
+    let stored = state.store.record_event(&event).await?;
+    if stored && status == EventStatus::Received {
+        state.inbox_wake.notify_one();
+    }
+    Ok(Json(serde_json::json!({ "received": true, "duplicate": !stored })).into_response())
+}
+
+/// Seed 004's `/webhook/stripe/{token}`: the path token is a second factor, compared in
+/// constant time; without a configured token the path does not exist.
+pub async fn receive_with_token(
+    State(state): State<AppState>,
+    Path(presented): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let expected = state
+        .config
+        .stripe
+        .webhook_path_token
+        .as_ref()
+        .ok_or(ApiError::NotFound)?;
+    if !token::constant_time_eq(&presented, expected.expose()) {
+        return Err(ApiError::NotFound);
+    }
+    receive(State(state), headers, body).await
+}

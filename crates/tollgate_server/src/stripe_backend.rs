@@ -1,0 +1,139 @@
+//! Choosing Stripe at start-up: the real API with the configured key, or tollgate's own
+//! emulator started in-process (no key configured), registered to deliver webhooks to this
+//! service; then the catalog's lookup keys are resolved to price ids (created on the emulator).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tollgate_core::plan::Catalog;
+use tollgate_core::stripe::{NewProductPrice, StripeApi};
+use tollgate_core::{Secret, token};
+use tollgate_stripe::webhook::WebhookVerifier;
+use tollgate_stripe::{StripeClient, StripeClientConfig};
+
+use crate::config::Config;
+use crate::state::StripeSide;
+
+/// The key tollgate uses with its own emulator; it is no secret (the emulator is offline).
+const EMULATOR_KEY: &str = "sk_test_tollgate_emulator";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("cannot start the Stripe emulator: {0}")]
+    Emulator(String),
+    #[error("Stripe client: {0}")]
+    Client(String),
+    #[error("plan {plan:?}: {message}")]
+    Catalog { plan: String, message: String },
+}
+
+/// Starts what Stripe is for this process. `own_addr` is where this service listens, so the
+/// emulator can deliver webhooks to it.
+pub async fn connect(
+    config: &Config,
+    own_addr: SocketAddr,
+) -> Result<(StripeSide, Option<stripe_emulator::RunningEmulator>), BackendError> {
+    let tolerance = Duration::from_secs(config.stripe.webhook_tolerance_seconds);
+    let mut secrets = config.stripe.webhook_secrets.clone();
+    let (client_config, emulator) = match &config.stripe.secret_key {
+        Some(key) => {
+            let mut client = StripeClientConfig::new(key.clone());
+            client.api_base = config.stripe.api_base.clone();
+            (client, None)
+        }
+        None => {
+            let secret = format!("whsec_{}", token::generate().expose());
+            let host = if own_addr.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                own_addr.ip().to_string()
+            };
+            let emulator = stripe_emulator::start(stripe_emulator::EmulatorConfig {
+                bind: config.emulator.bind,
+                webhook_endpoints: vec![stripe_emulator::WebhookEndpointConfig {
+                    url: format!("http://{host}:{}/api/v1/stripe/webhook", own_addr.port()),
+                    secret: secret.clone(),
+                    enabled_events: vec!["*".to_string()],
+                }],
+                state_file: (!config.emulator.state_file.is_empty())
+                    .then(|| config.emulator.state_file.clone().into()),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| BackendError::Emulator(e.to_string()))?;
+            tracing::warn!(
+                emulator.url = %emulator.base_url(),
+                "TEST MODE: no STRIPE_SECRET_KEY configured, running against tollgate's own Stripe emulator; no real money moves"
+            );
+            secrets.push(Secret::new(secret));
+            let mut client = StripeClientConfig::new(Secret::new(EMULATOR_KEY.to_string()));
+            client.api_base = Some(emulator.base_url().to_string());
+            (client, Some(emulator))
+        }
+    };
+    let stripe: Arc<dyn StripeApi> = Arc::new(
+        StripeClient::new(client_config).map_err(|e| BackendError::Client(e.to_string()))?,
+    );
+    let catalog = resolve_catalog(config.catalog(), stripe.as_ref(), emulator.is_some()).await?;
+    let side = StripeSide {
+        stripe,
+        catalog,
+        webhooks: WebhookVerifier::new(secrets, tolerance),
+        emulated: emulator.is_some(),
+    };
+    Ok((side, emulator))
+}
+
+/// Gives every lookup-key plan its price id. On the emulator a missing price is created; on
+/// Stripe it is an error in the configuration, except that an unreachable Stripe only warns
+/// (the plan answers `plan_unavailable` until a restart finds it).
+async fn resolve_catalog(
+    mut catalog: Catalog,
+    stripe: &dyn StripeApi,
+    emulated: bool,
+) -> Result<Catalog, BackendError> {
+    for plan in &mut catalog.plans {
+        let Some(lookup_key) = plan.lookup_key().map(str::to_string) else {
+            continue;
+        };
+        let found = match stripe.price_by_lookup_key(&lookup_key).await {
+            Ok(found) => found,
+            Err(e) if !emulated => {
+                tracing::warn!(plan = %plan.id, error = %e, "cannot resolve the plan's price now");
+                continue;
+            }
+            Err(e) => {
+                return Err(BackendError::Catalog {
+                    plan: plan.id.clone(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        let price = match found {
+            Some(price) => price,
+            None if emulated => stripe
+                .create_product_and_price(&NewProductPrice {
+                    product_name: plan.name.clone(),
+                    lookup_key: lookup_key.clone(),
+                    unit_amount: plan.amount,
+                    currency: plan.currency.clone(),
+                    interval: Some(plan.interval.as_str().to_string()),
+                    idempotency_key: format!("tollgate-plan-{lookup_key}"),
+                })
+                .await
+                .map_err(|e| BackendError::Catalog {
+                    plan: plan.id.clone(),
+                    message: e.to_string(),
+                })?,
+            None => {
+                return Err(BackendError::Catalog {
+                    plan: plan.id.clone(),
+                    message: format!("Stripe has no active price with lookup key {lookup_key:?}"),
+                });
+            }
+        };
+        plan.price_id = Some(price.id);
+    }
+    Ok(catalog)
+}

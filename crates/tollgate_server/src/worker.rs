@@ -1,0 +1,96 @@
+//! The inbox worker: claims due events (a lease, so a crashed instance's events come back),
+//! works out their changes from Stripe's current objects, applies them in one transaction,
+//! and retries failures with backoff until an event is marked failed.
+
+use std::time::Duration;
+
+use tollgate_core::inbox::{self, EventStatus, InboxEvent};
+use tollgate_core::sync::SyncError;
+
+use crate::state::AppState;
+
+/// How long a claimed event is ours before another worker may take it.
+const LEASE: time::Duration = time::Duration::seconds(120);
+
+pub async fn run(state: AppState) {
+    let idle = Duration::from_millis(state.config.worker.poll_interval_ms);
+    loop {
+        match drain_once(&state).await {
+            Ok(0) => {
+                // Sleep until a webhook wakes us, or the poll interval passes (retries come due).
+                let _ = tokio::time::timeout(idle, state.inbox_wake.notified()).await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "inbox worker cannot claim events");
+                tokio::time::sleep(idle).await;
+            }
+        }
+    }
+}
+
+/// Claims one batch and processes it; returns how many events it took.
+pub async fn drain_once(state: &AppState) -> Result<usize, tollgate_core::StoreError> {
+    let events = state
+        .store
+        .claim_events(state.clock.now(), LEASE, state.config.worker.batch_size)
+        .await?;
+    let count = events.len();
+    for event in events {
+        process(state, &event).await;
+    }
+    Ok(count)
+}
+
+async fn process(state: &AppState, event: &InboxEvent) {
+    let billing = state.billing();
+    let outcome = match billing.changes_for(event, &state.channels).await {
+        Ok(changes) => state
+            .store
+            .apply_sync(Some(&event.id), &changes)
+            .await
+            .map_err(SyncError::from),
+        Err(e) => Err(e),
+    };
+    let now = state.clock.now();
+    let settled = match outcome {
+        Ok(()) => {
+            tracing::info!(stripe.event_id = %event.id, stripe.event_type = %event.event_type, "event applied");
+            Ok(())
+        }
+        Err(SyncError::Skip(reason)) => {
+            tracing::info!(stripe.event_id = %event.id, reason = %reason, "event ignored");
+            state
+                .store
+                .settle_event(&event.id, EventStatus::Ignored, Some(&reason), None, now)
+                .await
+        }
+        Err(error) => {
+            let message = error.to_string();
+            if event.attempts >= state.config.worker.max_attempts {
+                tracing::error!(stripe.event_id = %event.id, attempts = event.attempts, error = %message, "event failed for good; replay it once fixed");
+                state
+                    .store
+                    .settle_event(&event.id, EventStatus::Failed, Some(&message), None, now)
+                    .await
+            } else {
+                let next = now + inbox::backoff(event.attempts);
+                tracing::warn!(stripe.event_id = %event.id, attempts = event.attempts, error = %message, "event will be retried");
+                state
+                    .store
+                    .settle_event(
+                        &event.id,
+                        EventStatus::Received,
+                        Some(&message),
+                        Some(next),
+                        now,
+                    )
+                    .await
+            }
+        }
+    };
+    if let Err(e) = settled {
+        // The lease runs out and another attempt happens: nothing is lost.
+        tracing::warn!(stripe.event_id = %event.id, error = %e, "cannot record the event's outcome");
+    }
+}
