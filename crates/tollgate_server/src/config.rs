@@ -104,6 +104,9 @@ impl Default for EmulatorConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WorkerConfig {
+    /// Run the workers in this instance. Off: this instance only acknowledges webhooks and
+    /// serves the API, and another instance on the same PostgreSQL does the work.
+    pub enabled: bool,
     /// How often an idle worker looks for due work, in milliseconds.
     pub poll_interval_ms: u64,
     /// Events one claim takes.
@@ -115,6 +118,7 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             poll_interval_ms: 500,
             batch_size: 32,
             max_attempts: tollgate_core::inbox::MAX_ATTEMPTS,
@@ -423,6 +427,7 @@ const ENVIRONMENT: &[(&str, &str, Kind)] = &[
         "stripe.webhook_path_token",
         Kind::Str,
     ),
+    ("TOLLGATE_WORKER_ENABLED", "worker.enabled", Kind::Bool),
     ("TOLLGATE_EMULATOR_BIND", "emulator.bind", Kind::Str),
     (
         "TOLLGATE_EMULATOR_STATE_FILE",

@@ -120,11 +120,11 @@ pub async fn start_with_clock(
             })
             .await
     });
-    let background = vec![
-        tokio::spawn(sweep_sessions(state.clone())),
-        tokio::spawn(crate::worker::run(state.clone())),
-        tokio::spawn(crate::notify::run(state.clone())),
-    ];
+    let mut background = vec![tokio::spawn(sweep_sessions(state.clone()))];
+    if state.config.worker.enabled {
+        background.push(tokio::spawn(crate::worker::run(state.clone())));
+        background.push(tokio::spawn(crate::notify::run(state.clone())));
+    }
     Ok(Running {
         addr,
         state,
