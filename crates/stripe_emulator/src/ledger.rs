@@ -81,6 +81,9 @@ pub struct State {
     pub ledgers: BTreeMap<String, Ledger>,
     /// Webhook endpoint id → signing secret (Stripe shows it only on create).
     pub endpoint_secrets: HashMap<String, String>,
+    /// The webhook endpoints that came from the start-up config (replaced when a restored state starts again).
+    #[serde(default)]
+    pub config_endpoints: Vec<String>,
     /// Webhook endpoint id → chaos override.
     pub endpoint_chaos: HashMap<String, ChaosConfig>,
     pub chaos: ChaosConfig,

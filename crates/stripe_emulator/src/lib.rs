@@ -173,7 +173,10 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, StartError
         .unwrap_or_else(|| format!("http://{local_addr}"));
 
     let state = match config.state_file.as_deref().map(snapshot::load) {
-        Some(Ok(Some(state))) => state,
+        Some(Ok(Some(mut state))) => {
+            apply_config(&mut state, &config);
+            state
+        }
         Some(Err(message)) => {
             return Err(StartError::StateFile {
                 path: config
@@ -226,18 +229,34 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, StartError
 pub(crate) fn fresh_state(config: &EmulatorConfig) -> State {
     let seed = config.seed.unwrap_or_else(rand::random);
     let mut st = State::new(seed, config.fixed_time);
+    apply_config(&mut st, config);
+    st
+}
+
+/// Makes a (possibly restored) state follow the config it starts with: settings, and the configured webhook
+/// endpoints. A restart may bring a new secret or URL (`tollgate serve` makes a fresh secret each start), so
+/// endpoints that came from an earlier config are replaced; endpoints created over the API are kept.
+fn apply_config(st: &mut State, config: &EmulatorConfig) {
+    st.fixed_time = config.fixed_time;
     st.chaos = config.chaos.clone();
     st.billing_config = config.billing.clone();
+    for old in std::mem::take(&mut st.config_endpoints) {
+        st.remove(ledger::PLATFORM, "webhook_endpoint", &old);
+        st.endpoint_secrets.remove(&old);
+        st.endpoint_chaos.remove(&old);
+    }
     for endpoint in &config.webhook_endpoints {
-        webhook::register(
-            &mut st,
+        let created = webhook::register(
+            st,
             &endpoint.url,
             endpoint.secret.clone(),
             endpoint.enabled_events.clone(),
             None,
         );
+        if let Some(id) = created["id"].as_str() {
+            st.config_endpoints.push(id.to_owned());
+        }
     }
-    st
 }
 
 /// Checkout Sessions expire on their own at `expires_at`, with their `checkout.session.expired` event.

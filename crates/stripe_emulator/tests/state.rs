@@ -148,3 +148,51 @@ async fn a_checkout_session_expires_on_its_own_at_expires_at() {
             .contains(&"checkout.session.expired".to_owned())
     );
 }
+
+#[tokio::test]
+async fn a_restart_with_a_new_webhook_secret_signs_with_the_new_one_and_keeps_api_endpoints() {
+    let dir = std::env::temp_dir().join(format!("stripe-emulator-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("state.json");
+    let _ = std::fs::remove_file(&file);
+    let receiver = common::Receiver::start().await;
+    let config = |secret: &str| EmulatorConfig {
+        state_file: Some(file.clone()),
+        webhook_endpoints: vec![receiver.endpoint(secret)],
+        delivery: common::fast_delivery(),
+        ..common::config()
+    };
+    let first = Emu::start_with(config("whsec_first")).await;
+    first
+        .ok(
+            "/v1/webhook_endpoints",
+            &[("url", "http://127.0.0.1:9/api"), ("enabled_events[]", "*")],
+        )
+        .await;
+    first.ok("/v1/customers", &[]).await;
+    receiver.wait_for(1).await;
+    first.running.shutdown().await;
+
+    let second = Emu::start_with(config("whsec_second")).await;
+    let endpoints = second.fetch("/v1/webhook_endpoints").await;
+    assert_eq!(
+        endpoints["data"].as_array().map(Vec::len),
+        Some(2),
+        "the configured endpoint is replaced, the API one kept"
+    );
+    second.ok("/v1/customers", &[]).await;
+    let got = receiver.wait_for(2).await;
+    let (header, body) = &got[1];
+    let t: i64 = header
+        .split(',')
+        .next()
+        .and_then(|p| p.strip_prefix("t="))
+        .and_then(|t| t.parse().ok())
+        .expect("t");
+    assert_eq!(
+        header,
+        &stripe_emulator::signature_header("whsec_second", t, body.as_bytes())
+    );
+    second.running.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
