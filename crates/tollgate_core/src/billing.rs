@@ -21,6 +21,8 @@ pub struct Billing<'a> {
     pub stripe: &'a dyn StripeApi,
     pub clock: &'a dyn Clock,
     pub catalog: &'a Catalog,
+    /// Test mode only: the test clock new customers are created on.
+    pub test_clock: Option<&'a str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +65,7 @@ impl Billing<'_> {
                 user_id: user.id,
                 email: user.email.as_ref().map(|e| e.as_str().to_string()),
                 idempotency_key: format!("tollgate-customer-{}", user.id),
+                test_clock: self.test_clock.map(str::to_string),
             })
             .await?;
         Ok(self

@@ -198,6 +198,8 @@ pub struct NewCustomer {
     pub email: Option<String>,
     /// Derived from the user id, so a retry or a concurrent request never makes a second customer.
     pub idempotency_key: String,
+    /// Test mode only: the test clock the customer lives on (time travel for renewals).
+    pub test_clock: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -303,6 +305,22 @@ pub trait StripeApi: Send + Sync {
         &self,
         request: &NewProductPrice,
     ) -> Result<PriceSnapshot, StripeError>;
+
+    /// Test mode only: a test clock frozen at `frozen_time`; returns its id.
+    async fn create_test_clock(
+        &self,
+        frozen_time: OffsetDateTime,
+        name: &str,
+        idempotency_key: &str,
+    ) -> Result<String, StripeError>;
+
+    /// Test mode only: moves a test clock to `frozen_time` and returns once Stripe has done
+    /// everything that came due (renewals, retries, cancellations).
+    async fn advance_test_clock(
+        &self,
+        id: &str,
+        frozen_time: OffsetDateTime,
+    ) -> Result<(), StripeError>;
 }
 
 #[cfg(test)]

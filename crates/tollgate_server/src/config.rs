@@ -250,6 +250,10 @@ pub struct StripeConfig {
     pub webhook_tolerance_seconds: u64,
     /// The extra path token of `/webhook/stripe/{token}` (seed 004); unset disables that path.
     pub webhook_path_token: Option<Secret>,
+    /// Test mode only: put every new customer on this test clock (`clock_…`), or on one made
+    /// at start-up (`new`), so renewals can be brought forward with
+    /// `POST /api/v1/admin/test-clock/advance`.
+    pub test_clock: Option<String>,
 }
 
 impl Default for StripeConfig {
@@ -261,6 +265,7 @@ impl Default for StripeConfig {
             api_base: None,
             webhook_tolerance_seconds: 300,
             webhook_path_token: None,
+            test_clock: None,
         }
     }
 }
@@ -428,6 +433,7 @@ const ENVIRONMENT: &[(&str, &str, Kind)] = &[
         Kind::Str,
     ),
     ("TOLLGATE_WORKER_ENABLED", "worker.enabled", Kind::Bool),
+    ("TOLLGATE_STRIPE_TEST_CLOCK", "stripe.test_clock", Kind::Str),
     ("TOLLGATE_EMULATOR_BIND", "emulator.bind", Kind::Str),
     (
         "TOLLGATE_EMULATOR_STATE_FILE",
@@ -605,6 +611,20 @@ impl Config {
                 "stripe.webhook_secrets",
                 "is required with a Stripe key: set STRIPE_WEBHOOK_SECRET to the endpoint's whsec_ secret",
             ));
+        }
+        if let Some(clock) = &self.stripe.test_clock {
+            if self.stripe.is_live() {
+                return Err(ConfigError::new(
+                    "stripe.test_clock",
+                    "test clocks exist only in test mode",
+                ));
+            }
+            if clock != "new" && !clock.starts_with("clock_") {
+                return Err(ConfigError::new(
+                    "stripe.test_clock",
+                    "must be new or a test clock id (clock_…)",
+                ));
+            }
         }
         validate_plans(&self.plans)?;
         if self.worker.batch_size == 0

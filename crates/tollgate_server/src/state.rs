@@ -30,6 +30,8 @@ pub struct Inner {
     pub webhooks: WebhookVerifier,
     /// Whether Stripe is tollgate's own emulator (pages show a test-mode banner).
     pub emulated: bool,
+    /// Test mode only: the test clock new customers live on.
+    pub test_clock: Option<String>,
     /// Where notifications go: `webhook:<url>` per configured host-app URL.
     pub channels: Vec<String>,
     /// Wakes the inbox worker when a new event is stored.
@@ -54,6 +56,7 @@ pub struct StripeSide {
     pub catalog: Catalog,
     pub webhooks: WebhookVerifier,
     pub emulated: bool,
+    pub test_clock: Option<String>,
 }
 
 impl AppState {
@@ -82,6 +85,7 @@ impl AppState {
             catalog: stripe.catalog,
             webhooks: stripe.webhooks,
             emulated: stripe.emulated,
+            test_clock: stripe.test_clock,
             channels,
             inbox_wake: Notify::new(),
             metrics: Metrics::default(),
@@ -97,6 +101,7 @@ impl AppState {
             stripe: self.stripe.as_ref(),
             clock: self.clock.as_ref(),
             catalog: &self.catalog,
+            test_clock: self.test_clock.as_deref(),
         }
     }
 

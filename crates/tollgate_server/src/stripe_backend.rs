@@ -76,11 +76,28 @@ pub async fn connect(
         StripeClient::new(client_config).map_err(|e| BackendError::Client(e.to_string()))?,
     );
     let catalog = resolve_catalog(config.catalog(), stripe.as_ref(), emulator.is_some()).await?;
+    let test_clock = match config.stripe.test_clock.as_deref() {
+        Some("new") => {
+            let now = time::OffsetDateTime::now_utc();
+            let id = stripe
+                .create_test_clock(
+                    now,
+                    "tollgate",
+                    &format!("tollgate-clock-{}", uuid::Uuid::new_v4()),
+                )
+                .await
+                .map_err(|e| BackendError::Client(format!("cannot create a test clock: {e}")))?;
+            tracing::info!(stripe.test_clock = %id, "new customers live on a test clock");
+            Some(id)
+        }
+        other => other.map(str::to_string),
+    };
     let side = StripeSide {
         stripe,
         catalog,
         webhooks: WebhookVerifier::new(secrets, tolerance),
         emulated: emulator.is_some(),
+        test_clock,
     };
     Ok((side, emulator))
 }

@@ -8,6 +8,9 @@ use stripe::{ClientBuilder, IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_billing::invoice::RetrieveInvoice;
 use stripe_billing::subscription::{CancelSubscription, RetrieveSubscription, UpdateSubscription};
+use stripe_billing::test_helpers_test_clock::{
+    AdvanceTestHelpersTestClock, CreateTestHelpersTestClock, RetrieveTestHelpersTestClock,
+};
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
     RetrieveCheckoutSession,
@@ -18,6 +21,7 @@ use stripe_product::price::{
     ListPrice, RetrievePrice,
 };
 use stripe_shared::CheckoutSessionMode;
+use stripe_shared::TestHelpersTestClockStatus;
 use tollgate_core::Secret;
 use tollgate_core::stripe::{
     CheckoutMode, CheckoutSessionId, CheckoutSnapshot, CustomerSnapshot, InvoiceSnapshot,
@@ -196,6 +200,9 @@ impl StripeApi for StripeClient {
         )]));
         if let Some(email) = &request.email {
             create = create.email(email.as_str());
+        }
+        if let Some(clock) = &request.test_clock {
+            create = create.test_clock(clock.as_str());
         }
         let customer = self
             .send(
@@ -413,6 +420,53 @@ impl StripeApi for StripeClient {
             )
             .await?;
         mapping::price(price)
+    }
+
+    async fn create_test_clock(
+        &self,
+        frozen_time: time::OffsetDateTime,
+        name: &str,
+        idempotency_key: &str,
+    ) -> Result<String, StripeError> {
+        let create = CreateTestHelpersTestClock::new(frozen_time.unix_timestamp()).name(name);
+        let clock = self
+            .send("test_clock.create", &create, Key::Given(idempotency_key))
+            .await?;
+        Ok(clock.id.to_string())
+    }
+
+    async fn advance_test_clock(
+        &self,
+        id: &str,
+        frozen_time: time::OffsetDateTime,
+    ) -> Result<(), StripeError> {
+        let advance = AdvanceTestHelpersTestClock::new(id, frozen_time.unix_timestamp());
+        let mut clock = self
+            .send("test_clock.advance", &advance, Key::Fresh)
+            .await?;
+        // Stripe advances in the background ("advancing"); wait, bounded, until it is ready.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+        while clock.status != TestHelpersTestClockStatus::Ready {
+            if clock.status == TestHelpersTestClockStatus::InternalFailure {
+                return Err(StripeError::Unavailable(
+                    "the test clock failed to advance".into(),
+                ));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(StripeError::Unavailable(
+                    "the test clock is still advancing".into(),
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            clock = self
+                .send(
+                    "test_clock.retrieve",
+                    &RetrieveTestHelpersTestClock::new(id),
+                    Key::None,
+                )
+                .await?;
+        }
+        Ok(())
     }
 }
 

@@ -102,6 +102,7 @@ impl Harness {
                 user_id,
                 email: Some("member@example.com".to_owned()),
                 idempotency_key: key.to_owned(),
+                test_clock: None,
             })
             .await?)
     }
@@ -212,6 +213,7 @@ async fn a_customer_snapshot_has_the_email_and_our_user_id_in_metadata() -> Resu
             user_id,
             email: Some("ada@example.com".to_owned()),
             idempotency_key: format!("customer-{user_id}"),
+            test_clock: None,
         })
         .await?;
     let snapshot = h.client.customer(&id).await?;
@@ -499,6 +501,7 @@ async fn reusing_an_idempotency_key_with_other_parameters_is_an_invalid_request(
             user_id: UserId::new(),
             email: Some("someone-else@example.com".to_owned()),
             idempotency_key: "customer-reused".to_owned(),
+            test_clock: None,
         })
         .await
         .expect_err("Stripe refuses a key reused with other parameters");
@@ -572,6 +575,7 @@ async fn an_empty_idempotency_key_is_refused_before_anything_is_sent() -> Result
             user_id: UserId::new(),
             email: None,
             idempotency_key: String::new(),
+            test_clock: None,
         })
         .await
         .expect_err("a create without a key could run twice");

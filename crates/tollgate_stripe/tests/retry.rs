@@ -91,6 +91,7 @@ fn new_customer() -> NewCustomer {
         user_id: UserId::new(),
         email: None,
         idempotency_key: "customer-for-user-7".to_owned(),
+        test_clock: None,
     }
 }
 

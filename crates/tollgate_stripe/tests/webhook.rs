@@ -96,6 +96,7 @@ async fn an_emulator_delivery_verifies_with_a_rotated_secret_list_and_yields_its
             user_id: UserId::new(),
             email: Some("hook@example.com".to_owned()),
             idempotency_key: "customer-hook".to_owned(),
+            test_clock: None,
         })
         .await?;
 

@@ -8,6 +8,7 @@ mod events;
 mod health;
 mod seed;
 mod setup;
+mod test_clock;
 mod webhook;
 
 use std::net::{IpAddr, SocketAddr};
@@ -46,6 +47,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/admin/events/{id}", get(events::show))
         .route("/api/v1/admin/events/{id}/replay", post(events::replay))
+        .route(
+            "/api/v1/admin/test-clock/advance",
+            post(test_clock::advance),
+        )
         .route("/api/v1/plans", get(billing::plans))
         .route(
             "/api/v1/checkout/subscription",

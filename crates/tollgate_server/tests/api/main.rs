@@ -6,6 +6,7 @@ mod admin;
 mod api_keys;
 mod http;
 mod jwt;
+mod renewals;
 mod subscriptions;
 mod support;
 mod webhooks;

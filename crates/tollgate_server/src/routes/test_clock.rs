@@ -1,0 +1,48 @@
+//! Time travel in test mode: an admin moves the test clock that new customers live on, and
+//! Stripe (or the emulator) performs every renewal, retry and cancellation that comes due.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::auth::Admin;
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Advance {
+    /// The new frozen time, in unix seconds; it must be later than the clock's current time.
+    to: i64,
+}
+
+pub async fn advance(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    ApiJson(body): ApiJson<Advance>,
+) -> Result<Response, ApiError> {
+    let clock = state.test_clock.as_deref().ok_or_else(|| {
+        ApiError::refused(
+            StatusCode::CONFLICT,
+            "no_test_clock",
+            "no test clock is configured (stripe.test_clock)",
+        )
+    })?;
+    let to = time::OffsetDateTime::from_unix_timestamp(body.to)
+        .map_err(|_| ApiError::invalid_field("to", "to must be a unix time in seconds"))?;
+    state
+        .stripe
+        .advance_test_clock(clock, to)
+        .await
+        .map_err(|e| match e {
+            tollgate_core::stripe::StripeError::InvalidRequest { message, .. } => {
+                ApiError::invalid_field("to", format!("Stripe refused the advance: {message}"))
+            }
+            other => other.into(),
+        })?;
+    tracing::info!(stripe.test_clock = %clock, to = body.to, user.id = %admin.user.id, "test clock advanced");
+    Ok(Json(serde_json::json!({ "test_clock": clock, "frozen_time": body.to })).into_response())
+}
