@@ -4,8 +4,10 @@
 mod accounts;
 mod admin;
 mod api_keys;
+mod chaos;
 mod http;
 mod jwt;
+mod notifications;
 mod renewals;
 mod subscriptions;
 mod support;
