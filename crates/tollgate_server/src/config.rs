@@ -134,6 +134,8 @@ pub struct NotificationsConfig {
     pub webhook_urls: Vec<String>,
     /// The `whsec_…` secret those events are signed with, as Stripe signs its own.
     pub webhook_secret: Option<Secret>,
+    /// Email to every admin (seed 000's `notifyAdmin`); an empty host turns email off.
+    pub smtp: crate::mail::SmtpConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

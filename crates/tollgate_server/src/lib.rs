@@ -4,6 +4,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod json;
+pub mod mail;
 pub mod metrics;
 pub mod notify;
 pub mod routes;

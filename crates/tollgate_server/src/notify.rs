@@ -12,6 +12,8 @@ use tollgate_core::notification::PendingMessage;
 use crate::state::AppState;
 
 pub const SIGNATURE_HEADER: &str = "tollgate-signature";
+/// The channel of emails to every admin.
+pub const ADMIN_EMAIL: &str = "email:admins";
 const LEASE: time::Duration = time::Duration::seconds(60);
 const MAX_ATTEMPTS: u32 = 10;
 
@@ -37,6 +39,16 @@ pub async fn run(state: AppState) {
             return;
         }
     };
+    let mailer = match state.config.notifications.smtp.enabled() {
+        true => match crate::mail::Mailer::new(&state.config.notifications.smtp) {
+            Ok(mailer) => Some(mailer),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the SMTP mailer; emails stay queued");
+                None
+            }
+        },
+        false => None,
+    };
     let idle = Duration::from_millis(state.config.worker.poll_interval_ms);
     loop {
         let claimed = state
@@ -47,7 +59,7 @@ pub async fn run(state: AppState) {
             Ok(messages) if messages.is_empty() => tokio::time::sleep(idle).await,
             Ok(messages) => {
                 for message in messages {
-                    deliver(&state, &client, message).await;
+                    deliver(&state, &client, mailer.as_ref(), message).await;
                 }
             }
             Err(e) => {
@@ -58,11 +70,23 @@ pub async fn run(state: AppState) {
     }
 }
 
-async fn deliver(state: &AppState, client: &reqwest::Client, pending: PendingMessage) {
+async fn deliver(
+    state: &AppState,
+    client: &reqwest::Client,
+    mailer: Option<&crate::mail::Mailer>,
+    pending: PendingMessage,
+) {
     let now = state.clock.now();
-    let result = match pending.message.channel.strip_prefix("webhook:") {
-        Some(url) => post(state, client, url, &pending).await,
-        None => Err(format!("unknown channel {:?}", pending.message.channel)),
+    let channel = pending.message.channel.as_str();
+    let result = match (
+        channel.strip_prefix("webhook:"),
+        channel == ADMIN_EMAIL,
+        mailer,
+    ) {
+        (Some(url), _, _) => post(state, client, url, &pending).await,
+        (None, true, Some(mailer)) => email_admins(state, mailer, &pending).await,
+        (None, true, None) => Err("SMTP is not configured on this instance".to_string()),
+        (None, false, _) => Err(format!("unknown channel {channel:?}")),
     };
     let settled = match result {
         Ok(()) => {
@@ -90,6 +114,50 @@ async fn deliver(state: &AppState, client: &reqwest::Client, pending: PendingMes
     if let Err(e) = settled {
         tracing::warn!(outbox.id = %pending.id, error = %e, "cannot record a notification's outcome");
     }
+}
+
+/// Emails every admin about one fact, naming the member by email when we know it.
+async fn email_admins(
+    state: &AppState,
+    mailer: &crate::mail::Mailer,
+    pending: &PendingMessage,
+) -> Result<(), String> {
+    use tollgate_core::account::Role;
+    use tollgate_core::store::Page;
+    let admins = state
+        .store
+        .users(
+            Some(Role::Admin),
+            Page {
+                limit: 1000,
+                before: None,
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let to: Vec<String> = admins
+        .iter()
+        .filter_map(|a| a.email.as_ref().map(|e| e.as_str().to_string()))
+        .collect();
+    if to.is_empty() {
+        // Nobody to tell yet: not a failure worth retrying for hours.
+        return Ok(());
+    }
+    let member = state
+        .store
+        .user(pending.message.user_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let member_email = member
+        .as_ref()
+        .and_then(|u| u.email.as_ref())
+        .map(|e| e.as_str());
+    let (subject, body) = crate::mail::compose(
+        pending.message.topic.as_str(),
+        &pending.message.payload,
+        member_email,
+    );
+    mailer.send(&to, &subject, &body).await
 }
 
 async fn post(

@@ -69,12 +69,15 @@ impl AppState {
     ) -> Result<Self, ConfigError> {
         let jwt = config.auth.jwt.as_ref().map(JwtVerifier::new).transpose()?;
         let policy = config.account_policy();
-        let channels = config
+        let mut channels: Vec<String> = config
             .notifications
             .webhook_urls
             .iter()
             .map(|url| format!("webhook:{url}"))
             .collect();
+        if config.notifications.smtp.enabled() {
+            channels.push(crate::notify::ADMIN_EMAIL.to_string());
+        }
         Ok(Self(Arc::new(Inner {
             limits: RateLimits::new(&config.auth.rate_limit),
             jwt,

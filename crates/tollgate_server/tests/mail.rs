@@ -5,110 +5,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tollgate_core::Secret;
 use tollgate_server::mail::{Mailer, SmtpConfig, SmtpTls, compose};
 
+#[path = "common/smtp.rs"]
+mod smtp;
+use smtp::{Behaviour, smtp_listener};
+
 const DEADLINE: Duration = Duration::from_secs(10);
 const USER: &str = "0b9f4c1e-8d7a-4a35-9a57-3c2e61f0a001";
-
-/// What the listener saw in one SMTP session.
-#[derive(Debug, Default)]
-struct Session {
-    mail_from: Option<String>,
-    rcpt_to: Vec<String>,
-    /// The DATA section, dot-unstuffed, lines joined with `\n`.
-    data: String,
-    quit: bool,
-}
-
-#[derive(Clone, Copy)]
-enum Behaviour {
-    /// Accepts every message.
-    Accept,
-    /// Advertises AUTH and refuses every login with this reply.
-    RejectLogin(&'static str),
-    /// Accepts the connection and never says a word.
-    Silent,
-}
-
-/// Binds 127.0.0.1:0 first, then serves one connection; the session arrives when it ends.
-async fn smtp_listener(behaviour: Behaviour) -> (SocketAddr, oneshot::Receiver<Session>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let address = listener.local_addr().expect("has an address");
-    let (done, session) = oneshot::channel();
-    tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.expect("accepts");
-        if let Behaviour::Silent = behaviour {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            drop(stream);
-            return;
-        }
-        let (read, mut write) = stream.into_split();
-        let mut lines = BufReader::new(read).lines();
-        let mut seen = Session::default();
-        write
-            .write_all(b"220 test.invalid ESMTP ready\r\n")
-            .await
-            .expect("greets");
-        while let Ok(Some(line)) = lines.next_line().await {
-            let upper = line.to_ascii_uppercase();
-            let reply: &str = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-                match behaviour {
-                    Behaviour::RejectLogin(_) => "250-test.invalid\r\n250 AUTH PLAIN LOGIN\r\n",
-                    _ => "250 test.invalid\r\n",
-                }
-            } else if upper.starts_with("AUTH") {
-                match behaviour {
-                    Behaviour::RejectLogin(reply) => reply,
-                    _ => "502 5.5.1 no AUTH here\r\n",
-                }
-            } else if upper.starts_with("MAIL FROM:") {
-                seen.mail_from = Some(angle_address(&line));
-                "250 2.1.0 ok\r\n"
-            } else if upper.starts_with("RCPT TO:") {
-                seen.rcpt_to.push(angle_address(&line));
-                "250 2.1.5 ok\r\n"
-            } else if upper == "DATA" {
-                write
-                    .write_all(b"354 end with <CRLF>.<CRLF>\r\n")
-                    .await
-                    .expect("writes");
-                let mut data = Vec::new();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if line == "." {
-                        break;
-                    }
-                    data.push(line.strip_prefix('.').unwrap_or(&line).to_owned());
-                }
-                seen.data = data.join("\n");
-                "250 2.0.0 queued\r\n"
-            } else if upper == "QUIT" {
-                seen.quit = true;
-                write.write_all(b"221 2.0.0 bye\r\n").await.expect("writes");
-                break;
-            } else if upper == "RSET" || upper == "NOOP" {
-                "250 2.0.0 ok\r\n"
-            } else {
-                "502 5.5.2 not implemented\r\n"
-            };
-            if write.write_all(reply.as_bytes()).await.is_err() {
-                break;
-            }
-        }
-        let _ = done.send(seen);
-    });
-    (address, session)
-}
-
-/// `MAIL FROM:<a@b> SIZE=1` → `a@b`.
-fn angle_address(line: &str) -> String {
-    let start = line.find('<').map_or(0, |i| i + 1);
-    let end = line.find('>').unwrap_or(line.len());
-    line[start..end].to_owned()
-}
 
 fn plain_config(address: SocketAddr) -> SmtpConfig {
     SmtpConfig {
@@ -131,7 +37,7 @@ fn with_login(config: SmtpConfig, password: &str) -> SmtpConfig {
 
 #[tokio::test]
 async fn a_message_reaches_every_recipient_with_its_subject_and_body() {
-    let (address, session) = smtp_listener(Behaviour::Accept).await;
+    let (address, mut session) = smtp_listener(Behaviour::Accept).await;
     let mailer = Mailer::new(&plain_config(address)).expect("valid config");
     let to = vec![
         "ada@example.com".to_owned(),
@@ -150,7 +56,7 @@ async fn a_message_reaches_every_recipient_with_its_subject_and_body() {
     .expect("sends before the deadline")
     .expect("the server accepts the message");
 
-    let session = tokio::time::timeout(DEADLINE, session)
+    let session = tokio::time::timeout(DEADLINE, session.recv())
         .await
         .expect("the session ends before the deadline")
         .expect("the listener reports the session");
@@ -258,7 +164,7 @@ async fn a_server_that_never_answers_is_an_error_once_the_timeout_passes() {
 
 #[tokio::test]
 async fn a_recipient_that_is_not_a_mailbox_is_an_error_and_nothing_is_sent() {
-    let (address, session) = smtp_listener(Behaviour::Accept).await;
+    let (address, mut session) = smtp_listener(Behaviour::Accept).await;
     let mailer = Mailer::new(&plain_config(address)).expect("valid config");
 
     let error = mailer
@@ -277,7 +183,7 @@ async fn a_recipient_that_is_not_a_mailbox_is_an_error_and_nothing_is_sent() {
 
     drop(mailer);
     assert!(
-        tokio::time::timeout(Duration::from_millis(200), session)
+        tokio::time::timeout(Duration::from_millis(200), session.recv())
             .await
             .is_err(),
         "the listener never got a connection"

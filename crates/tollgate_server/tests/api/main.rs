@@ -9,6 +9,8 @@ mod http;
 mod jwt;
 mod notifications;
 mod renewals;
+#[path = "../common/smtp.rs"]
+mod smtp;
 mod subscriptions;
 mod support;
 mod webhooks;

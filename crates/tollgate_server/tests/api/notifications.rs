@@ -129,3 +129,47 @@ async fn the_host_app_is_told_once_of_each_payment_and_of_the_end_with_a_stripe_
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn admins_are_emailed_when_a_payment_is_confirmed() {
+    let (address, mut sessions) = crate::smtp::smtp_listener(crate::smtp::Behaviour::Accept).await;
+    for app in TestApp::all_with(|c| {
+        c.notifications.smtp.host = address.ip().to_string();
+        c.notifications.smtp.port = address.port();
+        c.notifications.smtp.tls = tollgate_server::mail::SmtpTls::None;
+        c.notifications.smtp.from = "tollgate <billing@tollgate.test>".to_string();
+    })
+    .await
+    {
+        crate::support::admin(&app, "boss@example.com").await;
+        let (client, csrf) = app.signup("payer@example.com").await;
+        let (_, checkout) = app.start_checkout(&client, &csrf).await;
+        assert_eq!(
+            app.pay(&checkout, "4242424242424242").await.status(),
+            StatusCode::SEE_OTHER
+        );
+        app.wait_for_status(&client, "paid").await;
+        let mut subjects = Vec::new();
+        while !subjects.iter().any(|s: &String| {
+            s.starts_with("Subject: Payment confirmed for payer@example.com: 49.00 USD")
+        }) {
+            let session = tokio::time::timeout(std::time::Duration::from_secs(30), sessions.recv())
+                .await
+                .expect("an email before the deadline")
+                .expect("the listener is running");
+            assert_eq!(
+                session.rcpt_to,
+                ["boss@example.com"],
+                "every admin, and only admins"
+            );
+            subjects.extend(
+                session
+                    .data
+                    .lines()
+                    .filter(|l| l.starts_with("Subject:"))
+                    .map(String::from),
+            );
+        }
+        app.stop().await;
+    }
+}
