@@ -40,6 +40,13 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Inspect and replay the Stripe webhook inbox.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+    /// Serve the offline Stripe emulator on its own (API, hosted pages, webhooks, test clocks).
+    Emulator(EmulatorArgs),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -76,6 +83,43 @@ pub struct CreateAdminArgs {
     /// Read the password from the first line of standard input instead of prompting.
     #[arg(long)]
     pub password_stdin: bool,
+}
+
+#[derive(Subcommand)]
+pub enum EventsCommand {
+    /// List stored events, newest first.
+    List {
+        /// Only events with this status: received, processed, failed or ignored.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Queue an event (or every failed one) to be processed again from Stripe's current state.
+    Replay {
+        /// The event id (evt_…).
+        #[arg(required_unless_present = "failed", conflicts_with = "failed")]
+        id: Option<String>,
+        /// Replay every failed event.
+        #[arg(long)]
+        failed: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:12111")]
+    pub bind: SocketAddr,
+    /// Keep the emulator's state in this file across restarts.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Deliver webhooks to this URL (repeatable), signed with --webhook-secret.
+    #[arg(long = "webhook-url", value_name = "URL")]
+    pub webhook_urls: Vec<String>,
+    /// The whsec_ secret deliveries to --webhook-url are signed with.
+    #[arg(long, default_value = "whsec_emulator_local")]
+    pub webhook_secret: String,
 }
 
 #[derive(Subcommand)]

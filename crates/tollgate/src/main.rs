@@ -3,6 +3,8 @@
 
 mod admin;
 mod cli;
+mod emulator;
+mod events;
 mod serve;
 
 use std::collections::BTreeMap;
@@ -11,7 +13,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tollgate_server::Config;
 
-use crate::cli::{AdminCommand, Cli, Command, ConfigCommand};
+use crate::cli::{AdminCommand, Cli, Command, ConfigCommand, EventsCommand};
 
 /// A failure with the exit code it deserves.
 pub enum Failure {
@@ -57,6 +59,13 @@ fn main() -> ExitCode {
             Command::Admin {
                 command: AdminCommand::List,
             } => admin::list(config).await,
+            Command::Events {
+                command: EventsCommand::List { status, limit },
+            } => events::list(config, status, limit).await,
+            Command::Events {
+                command: EventsCommand::Replay { id, failed },
+            } => events::replay(config, id, failed).await,
+            Command::Emulator(args) => emulator::run(config, args).await,
             Command::Config {
                 command: ConfigCommand::Check,
             } => {

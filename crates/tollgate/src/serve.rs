@@ -63,7 +63,7 @@ pub async fn run(config: Config) -> Result<(), Failure> {
 }
 
 /// Ctrl-C, or SIGTERM from a process manager.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

@@ -46,6 +46,9 @@ fn every_command_has_help_and_exits_zero() {
         vec!["admin", "create", "--help"],
         vec!["admin", "list", "--help"],
         vec!["config", "check", "--help"],
+        vec!["events", "list", "--help"],
+        vec!["events", "replay", "--help"],
+        vec!["emulator", "--help"],
     ] {
         let output = run(dir.path(), &[], &args);
         assert_eq!(output.status.code(), Some(0), "{args:?}");
@@ -391,5 +394,87 @@ async fn serve_never_logs_a_secret_and_stops_gracefully_on_sigterm() {
             !logs.contains(secret),
             "a secret appeared in the logs: {secret}"
         );
+    }
+}
+
+#[tokio::test]
+async fn events_can_be_listed_and_replayed_from_the_terminal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for database in TestDatabase::all().await {
+        let env = [("DATABASE_URL", database.url.as_str())];
+        let list = run(dir.path(), &env, &["events", "list", "--status", "failed"]);
+        assert_eq!(list.status.code(), Some(0), "{}", text(&list.stderr));
+        assert_eq!(text(&list.stdout).trim(), "no events");
+        assert_eq!(
+            run(dir.path(), &env, &["events", "list", "--status", "bogus"])
+                .status
+                .code(),
+            Some(2)
+        );
+        let failed = run(dir.path(), &env, &["events", "replay", "--failed"]);
+        assert_eq!(failed.status.code(), Some(0));
+        assert!(text(&failed.stdout).contains("queued 0 failed event(s)"));
+        assert_eq!(
+            run(dir.path(), &env, &["events", "replay", "evt_missing"])
+                .status
+                .code(),
+            Some(1),
+            "no such event"
+        );
+        assert_eq!(
+            run(dir.path(), &env, &["events", "replay", "not-an-id"])
+                .status
+                .code(),
+            Some(2)
+        );
+        assert_eq!(
+            run(dir.path(), &env, &["events", "replay"]).status.code(),
+            Some(2),
+            "an id or --failed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_emulator_serves_stripe_on_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = tollgate(dir.path(), &[])
+        .args(["emulator", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("first line");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("a URL")
+        .to_string();
+    let customer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{url}/v1/customers"))
+        .bearer_auth("sk_test_cli")
+        .form(&[("email", "a@example.com")])
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        customer["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("cus_")),
+        "{customer}"
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "the emulator did not stop");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
