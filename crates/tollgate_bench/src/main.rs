@@ -1,0 +1,400 @@
+//! `tollgate-bench`: measures a release build of tollgate from outside, as a separate process; prints figures, asserts nothing.
+
+mod cpu;
+mod database;
+mod delivery;
+mod events;
+mod inbox;
+mod report;
+mod scratch;
+mod server;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::database::Database;
+use crate::events::Plan;
+use crate::inbox::AdminSession;
+use crate::report::{Report, micros_per, millis, per, rate, seconds, verdict};
+use crate::scratch::Scratch;
+use crate::server::{Launcher, Server};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tollgate-bench",
+    about = "Benchmarks of a release build of tollgate (see docs/benchmarks.md)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Webhook ingestion: acknowledgement throughput, latency and CPU per delivery, then how fast the worker drains the inbox.
+    Webhooks(WebhookArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct WebhookArgs {
+    /// Distinct events to send (plus 5% re-sends and 1% forgeries).
+    #[arg(long, default_value_t = 20_000)]
+    events: usize,
+    /// Requests in flight, each on its own keep-alive HTTP/1.1 connection.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// `sqlite` (a fresh file) or `postgres://user@127.0.0.1:5432/db`, where a fresh database
+    /// `tollgate_bench_<random>` is created for the run and dropped afterwards.
+    #[arg(long, default_value = "sqlite")]
+    database: String,
+    /// Approximate size of each event's JSON.
+    #[arg(long, default_value_t = 3000)]
+    size_bytes: usize,
+    /// The tollgate binary [default: `tollgate` next to this executable, i.e. target/release/tollgate].
+    #[arg(long)]
+    tollgate: Option<PathBuf>,
+    /// Seed of the send order.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// How often the drain phase asks whether events are left (the drain time's resolution), in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    poll_ms: u64,
+    /// Deadline of each phase (sending, draining), in seconds.
+    #[arg(long, default_value_t = 600)]
+    phase_timeout: u64,
+}
+
+/// Start-up and shutdown are bounded too.
+const START_DEADLINE: Duration = Duration::from_secs(120);
+const STOP_DEADLINE: Duration = Duration::from_secs(30);
+const ADMIN_EMAIL: &str = "bench@example.com";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("tollgate-bench: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.command {
+            Command::Webhooks(args) => webhooks(args).await,
+        }
+    });
+    match outcome {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tollgate-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn webhooks(args: WebhookArgs) -> anyhow::Result<Report> {
+    if args.events == 0 || args.concurrency == 0 {
+        bail!("--events and --concurrency must be at least 1");
+    }
+    let binary = match &args.tollgate {
+        Some(path) => path.clone(),
+        None => server::default_binary()?,
+    };
+    server::check_binary(&binary)?;
+    // The server runs in the temp dir: a relative path would be resolved from there.
+    let binary = binary.canonicalize()?;
+    let scratch = Scratch::create()?;
+    let database = Database::create(&args.database, scratch.path()).await?;
+    // Whatever happens (an error, a deadline, Ctrl-C), the servers are killed when `measure`
+    // is dropped, then the database this run created is dropped and the temp dir removed.
+    let measured = tokio::select! {
+        measured = measure(&args, binary, &scratch, &database) => measured,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    if let Err(e) = database.remove().await {
+        eprintln!("tollgate-bench: {e:#}");
+    }
+    drop(scratch);
+    measured
+}
+
+/// CPU ticks of everyone involved at one instant.
+struct Sample {
+    server: u64,
+    bench: u64,
+    postgres: HashMap<u32, u64>,
+}
+
+impl Sample {
+    fn take(server: &Server, postgres: Option<&str>) -> anyhow::Result<Self> {
+        Ok(Self {
+            server: server.cpu_ticks()?,
+            bench: cpu::process_ticks("self")?,
+            postgres: postgres.map(cpu::postgres_ticks).unwrap_or_default(),
+        })
+    }
+}
+
+/// CPU spent between two samples.
+struct Spent {
+    server: Duration,
+    bench: Duration,
+    /// `None` when no PostgreSQL process is visible (SQLite, or a server elsewhere).
+    database: Option<Duration>,
+}
+
+impl Spent {
+    fn between(before: &Sample, after: &Sample, ticks: u64) -> Self {
+        let database = (!after.postgres.is_empty()).then(|| {
+            cpu::ticks_to_duration(cpu::ticks_between(&before.postgres, &after.postgres), ticks)
+        });
+        Self {
+            server: cpu::ticks_to_duration(after.server.saturating_sub(before.server), ticks),
+            bench: cpu::ticks_to_duration(after.bench.saturating_sub(before.bench), ticks),
+            database,
+        }
+    }
+
+    fn report(&self, report: &mut Report, work: &str, count: usize, postgres: bool) {
+        report.metric(format!("server CPU per {work}"), per(self.server, count));
+        match (self.database, postgres) {
+            (_, false) => report.metric(
+                format!("database CPU per {work}"),
+                "included above (SQLite runs inside the server process)",
+            ),
+            (Some(database), true) => {
+                report.metric(format!("database CPU per {work}"), per(database, count));
+                report.metric(
+                    format!("server + database CPU per {work}"),
+                    per(self.server + database, count),
+                );
+            }
+            (None, true) => report.metric(
+                format!("database CPU per {work}"),
+                "not measured (no postgres process visible in /proc)",
+            ),
+        }
+        report.metric(
+            format!("bench client CPU per {work}"),
+            per(self.bench, count),
+        );
+    }
+
+    fn total(&self) -> Duration {
+        self.server + self.database.unwrap_or_default()
+    }
+}
+
+async fn measure(
+    args: &WebhookArgs,
+    binary: PathBuf,
+    scratch: &Scratch,
+    database: &Database,
+) -> anyhow::Result<Report> {
+    let ticks = cpu::ticks_per_second();
+    let phase_deadline = Duration::from_secs(args.phase_timeout);
+    let poll = Duration::from_millis(args.poll_ms.max(1));
+    let secret = format!("whsec_bench_{:032x}", rand::random::<u128>());
+    let password = format!("bench-{:032x}", rand::random::<u128>());
+    let launcher = Launcher {
+        binary: binary.clone(),
+        dir: scratch.path().to_path_buf(),
+        env: vec![
+            ("DATABASE_URL".into(), database.url().to_string()),
+            ("STRIPE_WEBHOOK_SECRET".into(), secret.clone()),
+            ("TOLLGATE_EMULATOR_STATE_FILE".into(), String::new()),
+            ("RUST_LOG".into(), "warn".into()),
+        ],
+    };
+    let postgres = database.postgres_name();
+
+    eprintln!(
+        "tollgate-bench: generating {} events of ~{} bytes",
+        args.events, args.size_bytes
+    );
+    let plan = Arc::new(Plan::generate(args.events, args.size_bytes, args.seed));
+    let deliveries = plan.deliveries.len();
+
+    let server = launcher.start(false, START_DEADLINE).await?;
+    eprintln!(
+        "tollgate-bench: sending {deliveries} deliveries to {} (worker off), {} at a time",
+        server.url, args.concurrency
+    );
+    let before = Sample::take(&server, postgres)?;
+    let fired = tokio::time::timeout(
+        phase_deadline,
+        delivery::fire(&server.url, &secret, plan.clone(), args.concurrency),
+    )
+    .await
+    .with_context(|| format!("sending took longer than {phase_deadline:?}"))??;
+    let after = Sample::take(&server, postgres)?;
+    let sent_log_lines = server.log_lines();
+    server.stop(STOP_DEADLINE).await?;
+    let sent = Spent::between(&before, &after, ticks);
+
+    launcher.create_admin(ADMIN_EMAIL, &password).await?;
+    let server = launcher.start(true, START_DEADLINE).await?;
+    // The worker starts with the server, just before it prints its address.
+    let drain_started = Instant::now();
+    eprintln!(
+        "tollgate-bench: restarted {} with the worker on; draining",
+        server.url
+    );
+    let before = Sample::take(&server, postgres)?;
+    let admin = AdminSession::login(&server.url, ADMIN_EMAIL, &password).await?;
+    loop {
+        if !admin.has_events("received").await? {
+            break;
+        }
+        if drain_started.elapsed() > phase_deadline {
+            bail!("events were still `received` after {phase_deadline:?}");
+        }
+        tokio::time::sleep(poll).await;
+    }
+    let drain = drain_started.elapsed();
+    let after = Sample::take(&server, postgres)?;
+    let failed = admin.has_events("failed").await?;
+    let drain_log_lines = server.log_lines();
+    server.stop(STOP_DEADLINE).await?;
+    let drained = Spent::between(&before, &after, ticks);
+    let stored = fired.acknowledged - fired.acknowledged_duplicates;
+
+    let mut report = Report::default();
+    report.heading("tollgate webhook ingestion benchmark");
+    report.metric("tollgate", binary.display().to_string());
+    report.metric("database", database.describe());
+    report.metric(
+        "machine",
+        format!(
+            "{} CPUs; server, database and this client share them",
+            std::thread::available_parallelism().map_or(0, usize::from)
+        ),
+    );
+    report.metric(
+        "events",
+        format!(
+            "{} distinct invoice.paid events, {} bytes on average",
+            plan.events,
+            plan.average_body_len()
+        ),
+    );
+    report.metric(
+        "deliveries",
+        format!(
+            "{deliveries} = {} events + {} re-sends (5%) + {} forgeries (1%), order seeded with {}",
+            plan.events, plan.duplicates, plan.forgeries, args.seed
+        ),
+    );
+    report.metric(
+        "concurrency",
+        format!("{} keep-alive HTTP/1.1 connections", args.concurrency),
+    );
+
+    report.heading("acknowledgement phase (worker off)");
+    report.metric("wall time", seconds(fired.elapsed));
+    report.metric(
+        "acknowledged events/s",
+        format!(
+            "{:.0} (2xx answers per second)",
+            rate(fired.acknowledged, fired.elapsed)
+        ),
+    );
+    report.metric(
+        "deliveries/s",
+        format!("{:.0}", rate(deliveries, fired.elapsed)),
+    );
+    report.metric("latency p50", millis(fired.latency(0.50)));
+    report.metric("latency p99", millis(fired.latency(0.99)));
+    report.metric("latency max", millis(fired.latency(1.0)));
+    for (status, count) in &fired.statuses {
+        report.metric(format!("answers {status}"), count.to_string());
+    }
+    report.metric(
+        "unexpected answers",
+        if fired.mismatches == 0 {
+            "0 (2xx for events and re-sends, 400 for forgeries)".to_string()
+        } else {
+            format!(
+                "{}, e.g. {}",
+                fired.mismatches,
+                fired.mismatch_examples.join("; ")
+            )
+        },
+    );
+    report.metric(
+        "acknowledged as duplicates",
+        format!(
+            "{} (expected {})",
+            fired.acknowledged_duplicates, plan.duplicates
+        ),
+    );
+    report.metric(
+        "events stored",
+        format!("{stored} (expected {})", plan.events),
+    );
+    sent.report(&mut report, "delivery", deliveries, postgres.is_some());
+    report.metric("server log lines (warn+)", log_lines(sent_log_lines));
+    let (low, high) = if postgres.is_some() {
+        (830.0, 1050.0)
+    } else {
+        (330.0, 390.0)
+    };
+    let cost = micros_per(sent.total(), deliveries);
+    let cost = if postgres.is_some() && sent.database.is_none() {
+        "cannot tell: the database's CPU is not measured".to_string()
+    } else {
+        verdict(cost, low, high)
+    };
+    report.metric("CPU target (issue 4)", cost);
+
+    report.heading("drain phase (server restarted on the same database, worker on)");
+    report.metric(
+        "drain time",
+        format!("{} (polled every {})", seconds(drain), millis(poll)),
+    );
+    report.metric("drained events/s", format!("{:.0}", rate(stored, drain)));
+    drained.report(&mut report, "drained event", stored, postgres.is_some());
+    let keeps_up = rate(stored, drain) >= rate(fired.acknowledged, fired.elapsed);
+    report.metric(
+        "drain target (issue 4)",
+        if keeps_up {
+            "met (drains at least as fast as the server acknowledges)"
+        } else {
+            "NOT met (drains slower than the server acknowledges)"
+        },
+    );
+    report.metric("server log lines (warn+)", log_lines(drain_log_lines));
+    report.metric(
+        "events left failed",
+        if failed {
+            "some (see the admin API)"
+        } else {
+            "none"
+        },
+    );
+    report.metric(
+        "note",
+        "the worker fetches each event's invoice from Stripe, here the in-process emulator (its CPU is in the server's), \
+         which answers 404 for these synthetic invoices, so each event ends `ignored`; the drain figures include that HTTP round trip",
+    );
+    Ok(report)
+}
+
+fn log_lines((count, last): (usize, Option<String>)) -> String {
+    match last {
+        Some(last) => format!("{count}, the last: {last}"),
+        None => count.to_string(),
+    }
+}
