@@ -22,10 +22,11 @@ pub const REQUEST_ID: &str = "x-request-id";
 #[derive(Clone)]
 struct Route(String);
 
-/// Installs the global subscriber; `RUST_LOG` overrides the default `info` filter.
+/// Installs the global subscriber; `RUST_LOG` overrides the default `info` filter. The
+/// `stripe` target (async-stripe) warns on every non-2xx answer, expected 404s included: errors only.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn,stripe=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

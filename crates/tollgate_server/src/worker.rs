@@ -36,9 +36,14 @@ pub async fn drain_once(state: &AppState) -> Result<usize, tollgate_core::StoreE
         .claim_events(state.clock.now(), LEASE, state.config.worker.batch_size)
         .await?;
     let count = events.len();
+    // Each event waits mostly on Stripe: fetch a batch's objects concurrently. Events of one
+    // object may overlap; the store's synced_at guard keeps the newest fetch either way.
+    let mut batch = tokio::task::JoinSet::new();
     for event in events {
-        process(state, &event).await;
+        let state = state.clone();
+        batch.spawn(async move { process(&state, &event).await });
     }
+    while batch.join_next().await.is_some() {}
     Ok(count)
 }
 

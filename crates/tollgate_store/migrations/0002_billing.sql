@@ -72,7 +72,9 @@ CREATE TABLE stripe_events (
     locked_until BIGINT,
     processed_at BIGINT
 );
-CREATE INDEX stripe_events_due_idx ON stripe_events (status, next_attempt_at);
+-- Claims read only pending rows, in arrival order: a partial index keeps that cheap however
+-- many settled events the inbox holds.
+CREATE INDEX stripe_events_claim_idx ON stripe_events (received_at, id) WHERE status = 'received';
 CREATE INDEX stripe_events_received_idx ON stripe_events (received_at, id);
 
 CREATE TABLE outbox (
@@ -91,4 +93,4 @@ CREATE TABLE outbox (
     created_at BIGINT NOT NULL,
     delivered_at BIGINT
 );
-CREATE INDEX outbox_due_idx ON outbox (status, next_attempt_at);
+CREATE INDEX outbox_claim_idx ON outbox (created_at, id) WHERE status = 'pending';

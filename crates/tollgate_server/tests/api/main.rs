@@ -8,6 +8,7 @@ mod chaos;
 mod http;
 mod jwt;
 mod notifications;
+mod outage;
 mod renewals;
 #[path = "../common/smtp.rs"]
 mod smtp;

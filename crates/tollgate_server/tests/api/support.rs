@@ -61,6 +61,10 @@ impl TestApp {
         format!("{}{path}", self.url)
     }
 
+    pub fn database_url(&self) -> &str {
+        &self._database.url
+    }
+
     pub fn running(&self) -> &Running {
         &self.running
     }
