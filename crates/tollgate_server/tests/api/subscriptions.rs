@@ -338,3 +338,47 @@ async fn the_seed_routes_refuse_to_act_for_another_user() {
         app.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_cancellation_made_in_the_billing_portal_reaches_tollgate_through_the_webhook() {
+    for app in TestApp::all().await {
+        let (client, csrf) = app.signup("portal@example.com").await;
+        let (_, url) = app.start_checkout(&client, &csrf).await;
+        app.pay(&url, "4242424242424242").await;
+        let paid = app.wait_for_status(&client, "paid").await;
+        let subscription = paid["subscription"]["id"].as_str().expect("id").to_string();
+        let portal: Value = client
+            .post(app.url("/api/v1/billing-portal"))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({ "return_path": "/account" }))
+            .send()
+            .await
+            .expect("portal")
+            .json()
+            .await
+            .expect("json");
+        let portal_url = portal["url"].as_str().expect("url");
+        // The person cancels on Stripe's page; tollgate is not called.
+        let page = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let cancelled = page
+            .post(portal_url)
+            .form(&[
+                ("action", "cancel_now"),
+                ("subscription", subscription.as_str()),
+            ])
+            .send()
+            .await
+            .expect("portal form");
+        assert!(
+            cancelled.status().is_success() || cancelled.status().is_redirection(),
+            "{}",
+            cancelled.status()
+        );
+        let summary = app.wait_for_status(&client, "cancelled").await;
+        assert_eq!(summary["subscription"]["status"], "canceled");
+        app.stop().await;
+    }
+}
