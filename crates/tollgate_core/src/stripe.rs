@@ -131,6 +131,8 @@ pub struct SubscriptionSnapshot {
     pub trial_end: Option<OffsetDateTime>,
     pub created: OffsetDateTime,
     pub metadata: BTreeMap<String, String>,
+    /// The subscription's most recent invoice, so its payment lands with the status it paid for.
+    pub latest_invoice: Option<StripeInvoiceId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

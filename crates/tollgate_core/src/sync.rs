@@ -117,43 +117,12 @@ impl Billing<'_> {
             }
         } else if kind.starts_with("invoice.") {
             let id = parse(StripeInvoiceId::parse(&object), &object)?;
-            let invoice = self.stripe.invoice(&id).await?;
-            let user = self.user_for(&invoice.customer, None).await?;
-            if invoice.status == "paid" {
-                changes.messages.extend(OutboxMessage::fan_out(
-                    Topic::PaymentSucceeded,
-                    invoice.id.as_str(),
-                    user,
-                    serde_json::json!({ "user_id": user, "invoice": invoice.id, "amount_paid": invoice.amount_paid, "currency": invoice.currency }),
-                    channels,
-                    fetched_at,
-                ));
-            }
-            if kind == "invoice.payment_failed" {
-                // Each failed attempt is its own fact: keyed by the event.
-                changes.messages.extend(OutboxMessage::fan_out(
-                    Topic::PaymentFailed,
-                    event.id.as_str(),
-                    user,
-                    serde_json::json!({ "user_id": user, "invoice": invoice.id, "amount_due": invoice.amount_due, "currency": invoice.currency }),
-                    channels,
-                    fetched_at,
-                ));
-            }
-            changes.invoice = Some(Invoice {
-                id: invoice.id.clone(),
-                user_id: user,
-                subscription: invoice.subscription.clone(),
-                status: invoice.status.clone(),
-                amount_due: invoice.amount_due,
-                amount_paid: invoice.amount_paid,
-                currency: invoice.currency.clone(),
-                paid_at: invoice.paid_at,
-                hosted_invoice_url: invoice.hosted_invoice_url.clone(),
-                created_at: invoice.created,
-            });
-            if let Some(subscription) = &invoice.subscription {
-                self.sync_subscription(subscription, &mut changes, channels)
+            let failed = (kind == "invoice.payment_failed").then_some(&event.id);
+            let subscription = self
+                .sync_invoice(&id, failed, &mut changes, channels)
+                .await?;
+            if let Some(subscription) = subscription {
+                self.sync_subscription(&subscription, &mut changes, channels)
                     .await?;
             }
         } else if kind.starts_with("customer.") {
@@ -170,6 +139,54 @@ impl Billing<'_> {
             return Err(SyncError::Skip(format!("tollgate does not sync {kind}")));
         }
         Ok(changes)
+    }
+
+    /// Adds an invoice (and the notice of its payment or failure) to the changes; returns its
+    /// subscription, if any. `failed_event` is the payment-failed event that brought it.
+    async fn sync_invoice(
+        &self,
+        id: &StripeInvoiceId,
+        failed_event: Option<&crate::stripe::StripeEventId>,
+        changes: &mut SyncChanges,
+        channels: &[String],
+    ) -> Result<Option<StripeSubscriptionId>, SyncError> {
+        let invoice = self.stripe.invoice(id).await?;
+        let fetched_at = changes.fetched_at.unwrap_or_else(|| self.clock.now());
+        let user = self.user_for(&invoice.customer, None).await?;
+        if invoice.status == "paid" {
+            changes.messages.extend(OutboxMessage::fan_out(
+                Topic::PaymentSucceeded,
+                invoice.id.as_str(),
+                user,
+                serde_json::json!({ "user_id": user, "invoice": invoice.id, "amount_paid": invoice.amount_paid, "currency": invoice.currency }),
+                channels,
+                fetched_at,
+            ));
+        }
+        if let Some(event) = failed_event {
+            // Each failed attempt is its own fact: keyed by the event.
+            changes.messages.extend(OutboxMessage::fan_out(
+                Topic::PaymentFailed,
+                event.as_str(),
+                user,
+                serde_json::json!({ "user_id": user, "invoice": invoice.id, "amount_due": invoice.amount_due, "currency": invoice.currency }),
+                channels,
+                fetched_at,
+            ));
+        }
+        changes.invoice = Some(Invoice {
+            id: invoice.id.clone(),
+            user_id: user,
+            subscription: invoice.subscription.clone(),
+            status: invoice.status.clone(),
+            amount_due: invoice.amount_due,
+            amount_paid: invoice.amount_paid,
+            currency: invoice.currency.clone(),
+            paid_at: invoice.paid_at,
+            hosted_invoice_url: invoice.hosted_invoice_url.clone(),
+            created_at: invoice.created,
+        });
+        Ok(invoice.subscription)
     }
 
     async fn sync_subscription(
@@ -212,6 +229,12 @@ impl Billing<'_> {
             changes.customer_link = Some((user, snapshot.customer.clone()));
         }
         changes.subscription = Some(subscription);
+        // The payment that made the status lands in the same transaction as the status.
+        if changes.invoice.is_none()
+            && let Some(invoice) = &snapshot.latest_invoice
+        {
+            self.sync_invoice(invoice, None, changes, channels).await?;
+        }
         Ok(())
     }
 

@@ -71,6 +71,13 @@ pub fn subscription(
         trial_end: sub.trial_end.map(timestamp).transpose()?,
         created: timestamp(sub.created)?,
         metadata: metadata(sub.metadata),
+        latest_invoice: sub
+            .latest_invoice
+            .as_ref()
+            // An invoice id is optional in Stripe's schema (previews have none).
+            .and_then(|invoice| invoice.id().as_ref().map(|i| i.as_str().to_owned()))
+            .map(|text| id(&text, StripeInvoiceId::parse, "invoice id"))
+            .transpose()?,
     })
 }
 
