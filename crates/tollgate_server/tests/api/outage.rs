@@ -70,6 +70,25 @@ async fn a_refused_inbox_write_answers_5xx_and_the_retry_is_applied_once() {
         refuse_inbox_writes(&app, false).await;
         let summary = app.wait_for_status(&client, "paid").await;
         assert!(summary["payment_date"].is_string());
+        // The refused delivery comes back on Stripe's retry schedule: wait for its success.
+        eventually(60, "the refused delivery to succeed on a retry", || async {
+            let log: Value = browser()
+                .get(format!(
+                    "{emulator}/_emulator/deliveries?type=checkout.session.completed"
+                ))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            log["data"]
+                .as_array()?
+                .iter()
+                .any(|d| d["outcome"] == "succeeded")
+                .then_some(())
+        })
+        .await;
         let events = app
             .store
             .events(
