@@ -67,37 +67,44 @@ fn opt_millis(at: Option<OffsetDateTime>) -> Option<i64> {
 }
 
 impl SqlStore {
+    /// One text column of at most one row, parsed into a typed id.
+    async fn lookup_id<T, E: std::fmt::Display>(
+        &self,
+        sql: &str,
+        key: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<Option<T>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(sql)
+            .bind(key)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_error)?;
+        row.map(|(text,)| parse(&text).map_err(|e| StoreError::Corrupt(format!("{sql}: {e}"))))
+            .transpose()
+    }
+
     pub(crate) async fn customer_of(
         &self,
         user: UserId,
     ) -> Result<Option<StripeCustomerId>, StoreError> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT customer_id FROM stripe_customers WHERE user_id = $1")
-                .bind(user.to_string())
-                .fetch_optional(&self.read)
-                .await
-                .map_err(db_error)?;
-        row.map(|(id,)| {
-            StripeCustomerId::parse(&id)
-                .map_err(|e| StoreError::Corrupt(format!("customer_id: {e}")))
-        })
-        .transpose()
+        self.lookup_id(
+            "SELECT customer_id FROM stripe_customers WHERE user_id = $1",
+            &user.to_string(),
+            StripeCustomerId::parse,
+        )
+        .await
     }
 
     pub(crate) async fn user_of_customer(
         &self,
         customer: &StripeCustomerId,
     ) -> Result<Option<UserId>, StoreError> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT user_id FROM stripe_customers WHERE customer_id = $1")
-                .bind(customer.as_str())
-                .fetch_optional(&self.read)
-                .await
-                .map_err(db_error)?;
-        row.map(|(id,)| {
-            UserId::parse(&id).map_err(|e| StoreError::Corrupt(format!("user_id: {e}")))
-        })
-        .transpose()
+        self.lookup_id(
+            "SELECT user_id FROM stripe_customers WHERE customer_id = $1",
+            customer.as_str(),
+            UserId::parse,
+        )
+        .await
     }
 
     pub(crate) async fn link_customer(
@@ -146,16 +153,12 @@ impl SqlStore {
         &self,
         id: &CheckoutSessionId,
     ) -> Result<Option<UserId>, StoreError> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT user_id FROM checkout_sessions WHERE id = $1")
-                .bind(id.as_str())
-                .fetch_optional(&self.read)
-                .await
-                .map_err(db_error)?;
-        row.map(|(id,)| {
-            UserId::parse(&id).map_err(|e| StoreError::Corrupt(format!("user_id: {e}")))
-        })
-        .transpose()
+        self.lookup_id(
+            "SELECT user_id FROM checkout_sessions WHERE id = $1",
+            id.as_str(),
+            UserId::parse,
+        )
+        .await
     }
 
     pub(crate) async fn list_subscriptions(
