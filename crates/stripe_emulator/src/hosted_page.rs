@@ -26,7 +26,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         )
         .route(
             "/authenticate/{pi}",
-            get(intent_challenge_page).post(intent_challenge_submit),
+            get(challenge_page).post(intent_challenge_submit),
         )
         .route("/portal/{id}", get(portal_page).post(portal_submit))
         .route("/invoice/{id}", get(invoice_page))
@@ -293,6 +293,7 @@ fn challenge(title: &str) -> String {
     )
 }
 
+/// The 3D Secure challenge, the same page for a checkout session and for a payment intent.
 async fn challenge_page(
     AxumState(shared): AxumState<Arc<Shared>>,
     Path(id): Path<String>,
@@ -327,17 +328,6 @@ async fn challenge_submit(
     };
     shared.commit(&mut st);
     response
-}
-
-async fn intent_challenge_page(
-    AxumState(shared): AxumState<Arc<Shared>>,
-    Path(pi): Path<String>,
-) -> Response {
-    let st = shared.lock();
-    if owner(&st, &pi).is_none() {
-        return not_found();
-    }
-    Html(challenge("Authenticate your payment")).into_response()
 }
 
 async fn intent_challenge_submit(
