@@ -31,6 +31,7 @@ pub async fn create(config: Config, args: CreateAdminArgs) -> Result<(), Failure
         &password,
         Role::Admin,
         Some(Actor::Cli),
+        account::Signup::default(),
     )
     .await;
     store.close().await;

@@ -45,6 +45,11 @@ pub enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Check the credit ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
     /// Serve the offline Stripe emulator on its own (API, hosted pages, webhooks, test clocks).
     Emulator(EmulatorArgs),
     /// Inspect the configuration.
@@ -104,6 +109,12 @@ pub enum EventsCommand {
         #[arg(long)]
         failed: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum LedgerCommand {
+    /// Check that every cached balance equals the sum of its entries; exit 1 if any does not.
+    Verify,
 }
 
 #[derive(Args)]

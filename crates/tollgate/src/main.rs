@@ -5,6 +5,7 @@ mod admin;
 mod cli;
 mod emulator;
 mod events;
+mod ledger;
 mod serve;
 
 use std::collections::BTreeMap;
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tollgate_server::Config;
 
-use crate::cli::{AdminCommand, Cli, Command, ConfigCommand, EventsCommand};
+use crate::cli::{AdminCommand, Cli, Command, ConfigCommand, EventsCommand, LedgerCommand};
 
 /// A failure with the exit code it deserves.
 pub enum Failure {
@@ -65,6 +66,9 @@ fn main() -> ExitCode {
             Command::Events {
                 command: EventsCommand::Replay { id, failed },
             } => events::replay(config, id, failed).await,
+            Command::Ledger {
+                command: LedgerCommand::Verify,
+            } => ledger::verify(config).await,
             Command::Emulator(args) => emulator::run(config, args).await,
             Command::Config {
                 command: ConfigCommand::Check,

@@ -58,6 +58,15 @@ pub struct NewUser {
     pub role: Role,
     pub tenant_id: Option<TenantId>,
     pub created_at: OffsetDateTime,
+    /// What the sign-up brings besides the account, written in the same transaction.
+    pub signup: Signup,
+}
+
+/// Who referred a new member, and the trial credits they start with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Signup {
+    pub referred_by: Option<UserId>,
+    pub credits: i64,
 }
 
 /// A server-side session as stored: the cookie holds the token, the database only its hash.
@@ -117,6 +126,7 @@ pub async fn register(
     password: &Secret,
     role: Role,
     actor: Option<Actor>,
+    signup: Signup,
 ) -> Result<User, AccountError> {
     password::check_policy(password.expose(), policy.password_min_length)?;
     let now = clock.now();
@@ -128,6 +138,7 @@ pub async fn register(
         role,
         tenant_id: None,
         created_at: now,
+        signup,
     };
     let action = match role {
         Role::Admin => "admin.create",
@@ -205,6 +216,7 @@ pub async fn provision_external(
     clock: &dyn Clock,
     external_id: &str,
     email: Option<Email>,
+    signup_credits: i64,
 ) -> Result<User, AccountError> {
     if let Some(user) = store.user_by_external_id(external_id).await? {
         return Ok(user);
@@ -218,6 +230,10 @@ pub async fn provision_external(
         role: Role::User,
         tenant_id: None,
         created_at: now,
+        signup: Signup {
+            referred_by: None,
+            credits: signup_credits,
+        },
     };
     let audit = AuditEntry::new(
         Actor::System,

@@ -5,14 +5,17 @@
 use std::collections::BTreeMap;
 
 use crate::account::User;
+use crate::credits::CreditPolicy;
 use crate::invoice::Invoice;
+use crate::money::Money;
 use crate::plan::Catalog;
 use crate::store::{Store, StoreError, SyncChanges};
 use crate::stripe::{
-    CheckoutMode, CheckoutSessionId, CheckoutSnapshot, NewCheckout, NewCustomer, StripeApi,
-    StripeCustomerId, StripeError, SubscriptionSnapshot,
+    CheckoutLine, CheckoutMode, CheckoutSessionId, CheckoutSnapshot, NewCheckout, NewCustomer,
+    StripeApi, StripeCustomerId, StripeError, SubscriptionSnapshot,
 };
 use crate::subscription::{self, BillingSummary, Entitlements, Subscription};
+use crate::usage::UsagePolicy;
 use crate::{Clock, UserId};
 
 /// What the billing use-cases work with.
@@ -21,6 +24,8 @@ pub struct Billing<'a> {
     pub stripe: &'a dyn StripeApi,
     pub clock: &'a dyn Clock,
     pub catalog: &'a Catalog,
+    pub credits: &'a CreditPolicy,
+    pub usage: &'a UsagePolicy,
     /// Test mode only: the test clock new customers are created on.
     pub test_clock: Option<&'a str>,
 }
@@ -39,6 +44,32 @@ pub enum BillingError {
     NoCustomer,
     #[error("no such checkout session")]
     UnknownCheckoutSession,
+    #[error("there is no credit package {0:?}")]
+    UnknownPackage(String),
+    #[error("credits cannot be bought in {0:?}")]
+    CurrencyNotAllowed(String),
+    #[error("the amount must be between {min} and {max}")]
+    AmountOutOfRange { min: Money, max: Money },
+    #[error("no such payment")]
+    UnknownPayment,
+    #[error("this payment has nothing that can be refunded")]
+    NotRefundable,
+    #[error("the refund is larger than what remains of the payment ({remaining} in minor units)")]
+    RefundExceedsRemaining { remaining: i64 },
+    #[error("a feature is lower-case letters, digits, '.', '_' or '-', at most 64")]
+    InvalidFeature,
+    #[error("the quantity must be a positive whole number")]
+    InvalidQuantity,
+    #[error("the idempotency key must be 1 to 255 printable characters")]
+    InvalidIdempotencyKey,
+    #[error("a coupon code is letters, digits, '-' or '_', at most 64")]
+    InvalidCouponCode,
+    #[error("a coupon grants at least one credit, and allows at least one redemption")]
+    InvalidCoupon,
+    #[error("a coupon with this code exists")]
+    CouponExists,
+    #[error("there is no such referral code")]
+    UnknownReferralCode,
     #[error(transparent)]
     Stripe(#[from] StripeError),
     #[error(transparent)]
@@ -102,14 +133,14 @@ impl Billing<'_> {
             .create_checkout_session(&NewCheckout {
                 mode: CheckoutMode::Subscription,
                 customer,
-                price,
-                quantity: 1,
+                line: CheckoutLine::Price { price, quantity: 1 },
                 success_url: urls.success.clone(),
                 cancel_url: urls.cancel.clone(),
                 client_reference_id: user.id.to_string(),
                 metadata,
                 trial_period_days: plan.trial_period_days.filter(|d| *d > 0),
                 allow_promotion_codes: true,
+                payment_intent_metadata: BTreeMap::new(),
                 // A fresh key per attempt (our own id); the adapter reuses it on retries.
                 idempotency_key: format!("tollgate-checkout-{}-{}", user.id, uuid::Uuid::new_v4()),
             })

@@ -56,6 +56,18 @@ uuid_id!(
     AuditId
 );
 uuid_id!(
+    /// One payment of a user (a credit purchase), ours, not Stripe's.
+    PaymentId
+);
+uuid_id!(
+    /// One refund of a payment, ours; Stripe's refund id is kept beside it.
+    RefundId
+);
+uuid_id!(
+    /// One entry of the credit ledger.
+    EntryId
+);
+uuid_id!(
     /// A tenant of a platform (Stripe Connect); users without one belong to the platform itself.
     TenantId
 );

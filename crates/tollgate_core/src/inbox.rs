@@ -79,6 +79,16 @@ pub fn is_handled(event_type: &str) -> bool {
         )
         || event_type.starts_with("checkout.session.")
         || event_type.starts_with("invoice.")
+        || matches!(
+            event_type,
+            "payment_intent.succeeded"
+                | "payment_intent.payment_failed"
+                | "payment_intent.canceled"
+                | "charge.refunded"
+                | "refund.created"
+                | "refund.updated"
+                | "refund.failed"
+        )
 }
 
 /// How long to wait before the next attempt: 2 s doubling, capped at one hour.
@@ -101,6 +111,9 @@ mod tests {
             "checkout.session.completed",
             "invoice.paid",
             "customer.created",
+            "payment_intent.succeeded",
+            "charge.refunded",
+            "refund.updated",
         ] {
             assert!(is_handled(handled), "{handled}");
         }

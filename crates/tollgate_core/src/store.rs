@@ -7,12 +7,20 @@ use time::OffsetDateTime;
 use crate::account::{NewUser, Role, SessionRecord, User};
 use crate::api_key::{ApiKey, NewApiKey};
 use crate::audit::AuditEntry;
+use crate::coupon::{Coupon, Redemption};
 use crate::inbox::{EventStatus, InboxEvent, NewEvent};
 use crate::invoice::Invoice;
+use crate::ledger::{Balance, Discrepancy, LedgerEntry};
 use crate::notification::{OutboxMessage, PendingMessage};
-use crate::stripe::{CheckoutSessionId, StripeCustomerId, StripeEventId};
+use crate::payment::{
+    NewPayment, NewRefund, Payment, PaymentOutcome, PaymentStatus, Refund, RefundOutcome,
+};
+use crate::stripe::{
+    CheckoutSessionId, StripeCustomerId, StripeEventId, StripePaymentIntentId, StripeRefundId,
+};
 use crate::subscription::Subscription;
-use crate::{ApiKeyId, Email, UserId};
+use crate::usage::{Consumption, UsageRequest};
+use crate::{ApiKeyId, Email, EntryId, PaymentId, RefundId, UserId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -43,7 +51,26 @@ pub struct SyncChanges {
     pub checkout_status: Option<(CheckoutSessionId, String)>,
     pub subscription: Option<Subscription>,
     pub invoice: Option<Invoice>,
+    /// What became of a credit purchase: its status, and its credits when completed.
+    pub payment: Option<PaymentOutcome>,
+    /// Refunds as Stripe has them: each succeeded one takes back its credits once.
+    pub refunds: Vec<RefundOutcome>,
     pub messages: Vec<OutboxMessage>,
+}
+
+/// Which payments a listing returns.
+#[derive(Clone, Debug, Default)]
+pub struct PaymentFilter {
+    pub user: Option<UserId>,
+    pub status: Option<PaymentStatus>,
+}
+
+/// Whether a refund may go ahead: the store checks what remains in the same transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundAdmission {
+    Admitted,
+    ExceedsRemaining { remaining: i64 },
+    NotRefundable,
 }
 
 #[async_trait]
@@ -201,4 +228,87 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Audit entries, newest first.
     async fn audit_log(&self, page: Page<crate::AuditId>) -> Result<Vec<AuditEntry>, StoreError>;
+
+    // --- payments and the credit ledger ------------------------------------------------------
+
+    /// Writes a purchase `pending`, before Stripe is asked for anything.
+    async fn insert_payment(&self, payment: &NewPayment) -> Result<(), StoreError>;
+    /// Records the Stripe object a pending payment is paid through.
+    async fn link_payment(
+        &self,
+        payment: PaymentId,
+        session: Option<&CheckoutSessionId>,
+        intent: Option<&StripePaymentIntentId>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    async fn payment(&self, id: PaymentId) -> Result<Option<Payment>, StoreError>;
+    async fn payment_by_checkout(
+        &self,
+        session: &CheckoutSessionId,
+    ) -> Result<Option<Payment>, StoreError>;
+    async fn payment_by_intent(
+        &self,
+        intent: &StripePaymentIntentId,
+    ) -> Result<Option<Payment>, StoreError>;
+    /// Payments, newest first.
+    async fn payments(
+        &self,
+        filter: &PaymentFilter,
+        page: Page<PaymentId>,
+    ) -> Result<Vec<Payment>, StoreError>;
+
+    /// A user's balance (zero when they have no entries).
+    async fn balance(&self, user: UserId) -> Result<Balance, StoreError>;
+    /// A user's ledger entries, newest first.
+    async fn ledger(
+        &self,
+        user: UserId,
+        page: Page<EntryId>,
+    ) -> Result<Vec<LedgerEntry>, StoreError>;
+    /// Users whose balance is below zero, longest first.
+    async fn negative_balances(&self, limit: u32) -> Result<Vec<Balance>, StoreError>;
+    /// Every user whose cached balance differs from the sum of their entries (none, always).
+    async fn verify_ledger(&self) -> Result<Vec<Discrepancy>, StoreError>;
+
+    /// Records a consumption once per `(user, idempotency key)`; a refused one records nothing.
+    async fn consume(&self, request: &UsageRequest) -> Result<Consumption, StoreError>;
+    /// Units used per feature in the quota period starting at `period_start`.
+    async fn usage_counts(
+        &self,
+        user: UserId,
+        period_start: OffsetDateTime,
+    ) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// `Conflict` when the code exists.
+    async fn insert_coupon(&self, coupon: &Coupon, audit: &AuditEntry) -> Result<(), StoreError>;
+    async fn coupons(&self) -> Result<Vec<Coupon>, StoreError>;
+    async fn redeem_coupon(
+        &self,
+        code: &str,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Redemption, StoreError>;
+
+    /// The user's referral code, storing `code` as it when they have none yet.
+    async fn referral_code(&self, user: UserId, code: &str) -> Result<String, StoreError>;
+    async fn user_by_referral_code(&self, code: &str) -> Result<Option<UserId>, StoreError>;
+    async fn referred_count(&self, user: UserId) -> Result<i64, StoreError>;
+
+    /// Writes a refund `pending` with its audit entry if the payment still has `amount` to
+    /// refund, counting refunds still pending.
+    async fn admit_refund(
+        &self,
+        refund: &NewRefund,
+        audit: &AuditEntry,
+    ) -> Result<RefundAdmission, StoreError>;
+    async fn link_refund(
+        &self,
+        refund: RefundId,
+        stripe_refund: &StripeRefundId,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Stripe refused the refund: it no longer holds the amount back.
+    async fn fail_refund(&self, refund: RefundId, now: OffsetDateTime) -> Result<(), StoreError>;
+    async fn refund(&self, id: RefundId) -> Result<Option<Refund>, StoreError>;
+    async fn refunds_of(&self, payment: PaymentId) -> Result<Vec<Refund>, StoreError>;
 }

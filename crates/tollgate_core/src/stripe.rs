@@ -54,6 +54,9 @@ stripe_id!(CheckoutSessionId, "cs_");
 stripe_id!(StripeInvoiceId, "in_");
 stripe_id!(StripeEventId, "evt_");
 stripe_id!(StripeAccountId, "acct_");
+stripe_id!(StripePaymentIntentId, "pi_");
+stripe_id!(StripeChargeId, "ch_");
+stripe_id!(StripeRefundId, "re_");
 
 /// Stripe's subscription statuses (https://docs.stripe.com/billing/subscriptions/overview#subscription-statuses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,8 +162,40 @@ pub struct CheckoutSnapshot {
     pub url: Option<String>,
     pub amount_total: Option<i64>,
     pub currency: Option<String>,
-    pub payment_intent: Option<String>,
+    pub payment_intent: Option<StripePaymentIntentId>,
     pub expires_at: OffsetDateTime,
+}
+
+/// A PaymentIntent as Stripe has it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentIntentSnapshot {
+    pub id: StripePaymentIntentId,
+    /// `requires_payment_method`, `requires_confirmation`, `requires_action`, `processing`,
+    /// `requires_capture`, `canceled` or `succeeded`.
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    pub customer: Option<StripeCustomerId>,
+    /// Handed to the app's front end to confirm the payment; never logged.
+    pub client_secret: Option<String>,
+    pub latest_charge: Option<StripeChargeId>,
+    /// The code of the last failed attempt (`card_declined`, …), if the last attempt failed.
+    pub last_error_code: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A refund as Stripe has it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefundSnapshot {
+    pub id: StripeRefundId,
+    pub amount: i64,
+    pub currency: String,
+    /// `pending`, `requires_action`, `succeeded`, `failed` or `canceled`.
+    pub status: String,
+    pub charge: Option<StripeChargeId>,
+    pub payment_intent: Option<StripePaymentIntentId>,
+    pub reason: Option<String>,
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// An invoice as Stripe has it now.
@@ -204,12 +239,25 @@ pub struct NewCustomer {
     pub test_clock: Option<String>,
 }
 
+/// What a checkout sells: a catalog price, or an amount priced inline (credit purchases).
+#[derive(Clone, Debug)]
+pub enum CheckoutLine {
+    Price {
+        price: StripePriceId,
+        quantity: u64,
+    },
+    Amount {
+        amount: i64,
+        currency: String,
+        name: String,
+    },
+}
+
 #[derive(Clone, Debug)]
 pub struct NewCheckout {
     pub mode: CheckoutMode,
     pub customer: StripeCustomerId,
-    pub price: StripePriceId,
-    pub quantity: u64,
+    pub line: CheckoutLine,
     pub success_url: String,
     pub cancel_url: String,
     pub client_reference_id: String,
@@ -217,6 +265,27 @@ pub struct NewCheckout {
     pub metadata: BTreeMap<String, String>,
     pub trial_period_days: Option<u32>,
     pub allow_promotion_codes: bool,
+    /// Payment mode: put on the session's PaymentIntent, so its events name our payment.
+    pub payment_intent_metadata: BTreeMap<String, String>,
+    pub idempotency_key: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewPaymentIntent {
+    pub customer: StripeCustomerId,
+    pub amount: i64,
+    pub currency: String,
+    pub description: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub idempotency_key: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewStripeRefund {
+    pub payment_intent: StripePaymentIntentId,
+    pub amount: i64,
+    /// Our refund id and the admin's reason, so the refund's events name our refund.
+    pub metadata: BTreeMap<String, String>,
     pub idempotency_key: String,
 }
 
@@ -288,6 +357,24 @@ pub trait StripeApi: Send + Sync {
     ) -> Result<SubscriptionSnapshot, StripeError>;
 
     async fn invoice(&self, id: &StripeInvoiceId) -> Result<InvoiceSnapshot, StripeError>;
+
+    async fn create_payment_intent(
+        &self,
+        request: &NewPaymentIntent,
+    ) -> Result<PaymentIntentSnapshot, StripeError>;
+    async fn payment_intent(
+        &self,
+        id: &StripePaymentIntentId,
+    ) -> Result<PaymentIntentSnapshot, StripeError>;
+
+    async fn create_refund(&self, request: &NewStripeRefund)
+    -> Result<RefundSnapshot, StripeError>;
+    async fn refund(&self, id: &StripeRefundId) -> Result<RefundSnapshot, StripeError>;
+    /// Every refund of a charge (a `charge.refunded` event names the charge, not the refund).
+    async fn refunds_of_charge(
+        &self,
+        charge: &StripeChargeId,
+    ) -> Result<Vec<RefundSnapshot>, StripeError>;
 
     /// A billing portal session for the customer; returns its URL.
     async fn create_portal_session(

@@ -11,7 +11,8 @@ use crate::invoice::Invoice;
 use crate::notification::{OutboxMessage, Topic};
 use crate::store::{StoreError, SyncChanges};
 use crate::stripe::{
-    CheckoutSessionId, StripeCustomerId, StripeError, StripeInvoiceId, StripeSubscriptionId,
+    CheckoutMode, CheckoutSessionId, StripeChargeId, StripeCustomerId, StripeError,
+    StripeInvoiceId, StripePaymentIntentId, StripeRefundId, StripeSubscriptionId,
 };
 use crate::subscription::Subscription;
 
@@ -115,6 +116,9 @@ impl Billing<'_> {
                 self.sync_subscription(subscription, &mut changes, channels)
                     .await?;
             }
+            if session.mode == CheckoutMode::Payment {
+                self.sync_checkout_payment(&session, &mut changes).await?;
+            }
         } else if kind.starts_with("invoice.") {
             let id = parse(StripeInvoiceId::parse(&object), &object)?;
             let failed = (kind == "invoice.payment_failed").then_some(&event.id);
@@ -125,6 +129,15 @@ impl Billing<'_> {
                 self.sync_subscription(&subscription, &mut changes, channels)
                     .await?;
             }
+        } else if kind.starts_with("payment_intent.") {
+            let id = parse(StripePaymentIntentId::parse(&object), &object)?;
+            self.sync_intent_payment(&id, &mut changes).await?;
+        } else if kind.starts_with("refund.") {
+            let id = parse(StripeRefundId::parse(&object), &object)?;
+            self.sync_refund(&id, &mut changes).await?;
+        } else if kind == "charge.refunded" {
+            let id = parse(StripeChargeId::parse(&object), &object)?;
+            self.sync_charge_refunds(&id, &mut changes).await?;
         } else if kind.starts_with("customer.") {
             let id = parse(StripeCustomerId::parse(&object), &object)?;
             let customer = self.stripe.customer(&id).await?;

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use tollgate_core::Secret;
 use tollgate_core::secret::REDACTED;
 
+mod credits;
+pub use credits::{CreditsConfig, UsageConfig};
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -22,6 +25,8 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     /// The subscription plans. Configuring any replaces the default one.
     pub plans: Vec<PlanConfig>,
+    pub credits: CreditsConfig,
+    pub usage: UsageConfig,
 }
 
 impl Default for Config {
@@ -35,6 +40,8 @@ impl Default for Config {
             worker: WorkerConfig::default(),
             notifications: NotificationsConfig::default(),
             plans: vec![PlanConfig::membership()],
+            credits: CreditsConfig::default(),
+            usage: UsageConfig::default(),
         }
     }
 }
@@ -629,6 +636,8 @@ impl Config {
             }
         }
         validate_plans(&self.plans)?;
+        self.credits.validate()?;
+        self.usage.validate()?;
         if self.worker.batch_size == 0
             || self.worker.max_attempts == 0
             || self.worker.poll_interval_ms == 0
@@ -778,6 +787,11 @@ fn validate_plans(plans: &[PlanConfig]) -> Result<(), ConfigError> {
                 "must be a positive amount in minor units",
             ));
         }
+        credits::validate_features(
+            &key("limits"),
+            &plan.limits,
+            tollgate_core::usage::UNLIMITED,
+        )?;
         if plan.currency.len() != 3 || !plan.currency.bytes().all(|b| b.is_ascii_lowercase()) {
             return Err(ConfigError::new(
                 &key("currency"),

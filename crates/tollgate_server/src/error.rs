@@ -232,7 +232,31 @@ impl From<tollgate_core::billing::BillingError> for ApiError {
             BillingError::NoCustomer => {
                 ApiError::refused(StatusCode::NOT_FOUND, "no_billing_account", message)
             }
-            BillingError::UnknownCheckoutSession => ApiError::NotFound,
+            BillingError::UnknownCheckoutSession | BillingError::UnknownPayment => {
+                ApiError::NotFound
+            }
+            BillingError::UnknownPackage(_) => ApiError::invalid_field("package", message),
+            BillingError::CurrencyNotAllowed(_) => ApiError::invalid_field("currency", message),
+            BillingError::AmountOutOfRange { .. } => ApiError::invalid_field("amount", message),
+            BillingError::NotRefundable => ApiError::Conflict {
+                code: "not_refundable",
+                message,
+            },
+            BillingError::RefundExceedsRemaining { .. } => {
+                ApiError::refused(StatusCode::BAD_REQUEST, "refund_exceeds_remaining", message)
+            }
+            BillingError::InvalidFeature => ApiError::invalid_field("feature", message),
+            BillingError::InvalidQuantity => ApiError::invalid_field("quantity", message),
+            BillingError::InvalidIdempotencyKey => {
+                ApiError::invalid_field("idempotency_key", message)
+            }
+            BillingError::InvalidCouponCode => ApiError::invalid_field("code", message),
+            BillingError::InvalidCoupon => ApiError::invalid_field("credits", message),
+            BillingError::CouponExists => ApiError::Conflict {
+                code: "coupon_exists",
+                message,
+            },
+            BillingError::UnknownReferralCode => ApiError::invalid_field("referral_code", message),
             BillingError::Stripe(e) => e.into(),
             BillingError::Store(e) => e.into(),
         }

@@ -7,8 +7,10 @@ use tokio::sync::Notify;
 use tollgate_core::account::AccountPolicy;
 use tollgate_core::api_key::KeyMode;
 use tollgate_core::billing::Billing;
+use tollgate_core::credits::CreditPolicy;
 use tollgate_core::plan::Catalog;
 use tollgate_core::stripe::StripeApi;
+use tollgate_core::usage::UsagePolicy;
 use tollgate_core::{Clock, Store};
 use tollgate_stripe::webhook::WebhookVerifier;
 
@@ -27,6 +29,8 @@ pub struct Inner {
     pub clock: Arc<dyn Clock>,
     pub stripe: Arc<dyn StripeApi>,
     pub catalog: Catalog,
+    pub credits: CreditPolicy,
+    pub usage: UsagePolicy,
     pub webhooks: WebhookVerifier,
     /// Whether Stripe is tollgate's own emulator (pages show a test-mode banner).
     pub emulated: bool,
@@ -86,6 +90,8 @@ impl AppState {
             clock,
             stripe: stripe.stripe,
             catalog: stripe.catalog,
+            credits: config.credits.policy(),
+            usage: config.usage.policy(),
             webhooks: stripe.webhooks,
             emulated: stripe.emulated,
             test_clock: stripe.test_clock,
@@ -104,6 +110,8 @@ impl AppState {
             stripe: self.stripe.as_ref(),
             clock: self.clock.as_ref(),
             catalog: &self.catalog,
+            credits: &self.credits,
+            usage: &self.usage,
             test_clock: self.test_clock.as_deref(),
         }
     }

@@ -16,6 +16,7 @@ use tollgate_core::{StoreError, UserId};
 use crate::SqlStore;
 use crate::columns::{db_error, get, get_opt_time, get_time, millis, parse};
 use crate::outbox::insert_message;
+use crate::payments::{apply_payment, apply_refund};
 
 const SUBSCRIPTION_COLUMNS: &str = "id, user_id, customer_id, status, price_id, plan_id, quantity, current_period_start, \
      current_period_end, cancel_at_period_end, canceled_at, ended_at, trial_end, created_at";
@@ -68,7 +69,7 @@ fn opt_millis(at: Option<OffsetDateTime>) -> Option<i64> {
 
 impl SqlStore {
     /// One text column of at most one row, parsed into a typed id.
-    async fn lookup_id<T, E: std::fmt::Display>(
+    pub(crate) async fn lookup_id<T, E: std::fmt::Display>(
         &self,
         sql: &str,
         key: &str,
@@ -233,6 +234,12 @@ impl SqlStore {
         }
         if let Some(invoice) = &changes.invoice {
             upsert_invoice(&mut tx, invoice, synced_at).await?;
+        }
+        if let Some(payment) = &changes.payment {
+            apply_payment(&mut tx, self.backend(), payment).await?;
+        }
+        for refund in &changes.refunds {
+            apply_refund(&mut tx, self.backend(), refund).await?;
         }
         for message in &changes.messages {
             insert_message(&mut tx, message).await?;

@@ -81,6 +81,7 @@ pub fn migrator() -> Migrator {
                 include_str!("../migrations/0001_foundation.sql"),
             ),
             migration(2, "billing", include_str!("../migrations/0002_billing.sql")),
+            migration(3, "credits", include_str!("../migrations/0003_credits.sql")),
         ]),
         ignore_missing: false,
         // Several instances starting at once on one PostgreSQL take an advisory lock in turn.

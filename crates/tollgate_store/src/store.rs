@@ -5,13 +5,21 @@ use time::OffsetDateTime;
 use tollgate_core::account::{NewUser, Role, SessionRecord, User};
 use tollgate_core::api_key::{ApiKey, NewApiKey};
 use tollgate_core::audit::AuditEntry;
+use tollgate_core::coupon::{Coupon, Redemption};
 use tollgate_core::inbox::{EventStatus, InboxEvent, NewEvent};
 use tollgate_core::invoice::Invoice;
+use tollgate_core::ledger::{Balance, Discrepancy, LedgerEntry};
 use tollgate_core::notification::PendingMessage;
-use tollgate_core::store::{Page, SyncChanges};
-use tollgate_core::stripe::{CheckoutSessionId, StripeCustomerId, StripeEventId};
+use tollgate_core::payment::{NewPayment, NewRefund, Payment, Refund};
+use tollgate_core::store::{Page, PaymentFilter, RefundAdmission, SyncChanges};
+use tollgate_core::stripe::{
+    CheckoutSessionId, StripeCustomerId, StripeEventId, StripePaymentIntentId, StripeRefundId,
+};
 use tollgate_core::subscription::Subscription;
-use tollgate_core::{ApiKeyId, AuditId, Email, Store, StoreError, UserId};
+use tollgate_core::usage::{Consumption, UsageRequest};
+use tollgate_core::{
+    ApiKeyId, AuditId, Email, EntryId, PaymentId, RefundId, Store, StoreError, UserId,
+};
 
 use crate::SqlStore;
 use crate::columns::db_error;
@@ -249,5 +257,142 @@ impl Store for SqlStore {
     ) -> Result<(), StoreError> {
         self.settle_outbox(id, delivered, error, next_attempt_at, now)
             .await
+    }
+
+    async fn insert_payment(&self, payment: &NewPayment) -> Result<(), StoreError> {
+        self.insert_new_payment(payment).await
+    }
+
+    async fn link_payment(
+        &self,
+        payment: PaymentId,
+        session: Option<&CheckoutSessionId>,
+        intent: Option<&StripePaymentIntentId>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.link_payment_to(payment, session, intent, now).await
+    }
+
+    async fn payment(&self, id: PaymentId) -> Result<Option<Payment>, StoreError> {
+        self.find_payment("id", &id.to_string()).await
+    }
+
+    async fn payment_by_checkout(
+        &self,
+        session: &CheckoutSessionId,
+    ) -> Result<Option<Payment>, StoreError> {
+        self.find_payment("stripe_checkout_session_id", session.as_str())
+            .await
+    }
+
+    async fn payment_by_intent(
+        &self,
+        intent: &StripePaymentIntentId,
+    ) -> Result<Option<Payment>, StoreError> {
+        self.find_payment("stripe_payment_intent_id", intent.as_str())
+            .await
+    }
+
+    async fn payments(
+        &self,
+        filter: &PaymentFilter,
+        page: Page<PaymentId>,
+    ) -> Result<Vec<Payment>, StoreError> {
+        self.list_payments(filter, page).await
+    }
+
+    async fn balance(&self, user: UserId) -> Result<Balance, StoreError> {
+        self.find_balance(user).await
+    }
+
+    async fn ledger(
+        &self,
+        user: UserId,
+        page: Page<EntryId>,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.list_entries(user, page).await
+    }
+
+    async fn negative_balances(&self, limit: u32) -> Result<Vec<Balance>, StoreError> {
+        self.list_negative_balances(limit).await
+    }
+
+    async fn verify_ledger(&self) -> Result<Vec<Discrepancy>, StoreError> {
+        self.find_discrepancies().await
+    }
+
+    async fn consume(&self, request: &UsageRequest) -> Result<Consumption, StoreError> {
+        self.consume_usage(request).await
+    }
+
+    async fn usage_counts(
+        &self,
+        user: UserId,
+        period_start: OffsetDateTime,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        self.count_usage(user, period_start).await
+    }
+
+    async fn insert_coupon(&self, coupon: &Coupon, audit: &AuditEntry) -> Result<(), StoreError> {
+        self.insert_new_coupon(coupon, audit).await
+    }
+
+    async fn coupons(&self) -> Result<Vec<Coupon>, StoreError> {
+        self.list_coupons().await
+    }
+
+    async fn redeem_coupon(
+        &self,
+        code: &str,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Redemption, StoreError> {
+        self.redeem(code, user, now).await
+    }
+
+    async fn referral_code(&self, user: UserId, code: &str) -> Result<String, StoreError> {
+        self.code_of(user, code).await
+    }
+
+    async fn user_by_referral_code(&self, code: &str) -> Result<Option<UserId>, StoreError> {
+        self.lookup_id(
+            "SELECT user_id FROM referral_codes WHERE code = $1",
+            code,
+            UserId::parse,
+        )
+        .await
+    }
+
+    async fn referred_count(&self, user: UserId) -> Result<i64, StoreError> {
+        self.count_referred(user).await
+    }
+
+    async fn admit_refund(
+        &self,
+        refund: &NewRefund,
+        audit: &AuditEntry,
+    ) -> Result<RefundAdmission, StoreError> {
+        self.admit(refund, audit).await
+    }
+
+    async fn link_refund(
+        &self,
+        refund: RefundId,
+        stripe_refund: &StripeRefundId,
+        _now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.set_refund_stripe_id(refund, stripe_refund).await
+    }
+
+    async fn fail_refund(&self, refund: RefundId, _now: OffsetDateTime) -> Result<(), StoreError> {
+        self.mark_refund_failed(refund).await
+    }
+
+    async fn refund(&self, id: RefundId) -> Result<Option<Refund>, StoreError> {
+        Ok(self.find_refunds("id", &id.to_string()).await?.pop())
+    }
+
+    async fn refunds_of(&self, payment: PaymentId) -> Result<Vec<Refund>, StoreError> {
+        self.find_refunds("payment_id", &payment.to_string()).await
     }
 }

@@ -9,6 +9,9 @@ use tollgate_core::{Email, StoreError, TenantId, UserId};
 use crate::SqlStore;
 use crate::audit::insert_audit;
 use crate::columns::{db_error, get, get_time, millis, parse};
+use crate::ledger::grant;
+use tollgate_core::ledger::{EntrySource, Grant};
+use tollgate_core::referral;
 
 pub(crate) const USER_COLUMNS: &str =
     "users.id, users.email, users.role, users.tenant_id, users.created_at, users.updated_at";
@@ -39,8 +42,8 @@ impl SqlStore {
     ) -> Result<User, StoreError> {
         let at = millis(user.created_at);
         sqlx::query(
-            "INSERT INTO users (id, email, password_hash, external_id, role, tenant_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            "INSERT INTO users (id, email, password_hash, external_id, role, tenant_id, created_at, updated_at, referred_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
         )
         .bind(user.id.to_string())
         .bind(user.email.as_ref().map(|e| e.as_str().to_string()))
@@ -49,9 +52,29 @@ impl SqlStore {
         .bind(user.role.as_str())
         .bind(user.tenant_id.map(|t| t.to_string()))
         .bind(at)
+        .bind(user.signup.referred_by.map(|r| r.to_string()))
         .execute(&mut **tx)
         .await
         .map_err(db_error)?;
+        // Every member has a code to share from the start (seed 002).
+        sqlx::query(
+            "INSERT INTO referral_codes (code, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(referral::code_for(user.id))
+        .bind(user.id.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+        if user.signup.credits > 0 {
+            let trial = Grant {
+                user: user.id,
+                delta: user.signup.credits,
+                source: EntrySource::Trial,
+                source_id: user.id.to_string(),
+                description: "Free trial credits".to_string(),
+            };
+            grant(tx, &trial, user.created_at).await?;
+        }
         Ok(User {
             id: user.id,
             email: user.email.clone(),

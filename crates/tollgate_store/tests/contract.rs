@@ -41,6 +41,7 @@ fn new_user(email: &str, at: OffsetDateTime) -> NewUser {
         role: Role::User,
         tenant_id: None,
         created_at: at,
+        signup: Default::default(),
     }
 }
 

@@ -12,10 +12,15 @@ use stripe_billing::test_helpers_test_clock::{
     AdvanceTestHelpersTestClock, CreateTestHelpersTestClock, RetrieveTestHelpersTestClock,
 };
 use stripe_checkout::checkout_session::{
-    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
+    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionSubscriptionData, ProductData,
     RetrieveCheckoutSession,
 };
 use stripe_core::customer::{CreateCustomer, RetrieveCustomer, RetrieveCustomerReturned};
+use stripe_core::payment_intent::{
+    CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods, RetrievePaymentIntent,
+};
+use stripe_core::refund::{CreateRefund, ListRefund, RetrieveRefund};
 use stripe_product::price::{
     CreatePrice, CreatePriceProductData, CreatePriceRecurring, CreatePriceRecurringInterval,
     ListPrice, RetrievePrice,
@@ -24,9 +29,11 @@ use stripe_shared::CheckoutSessionMode;
 use stripe_shared::TestHelpersTestClockStatus;
 use tollgate_core::Secret;
 use tollgate_core::stripe::{
-    CheckoutMode, CheckoutSessionId, CheckoutSnapshot, CustomerSnapshot, InvoiceSnapshot,
-    NewCheckout, NewCustomer, NewProductPrice, PriceSnapshot, StripeApi, StripeCustomerId,
-    StripeError, StripeInvoiceId, StripePriceId, StripeSubscriptionId, SubscriptionSnapshot,
+    CheckoutLine, CheckoutMode, CheckoutSessionId, CheckoutSnapshot, CustomerSnapshot,
+    InvoiceSnapshot, NewCheckout, NewCustomer, NewPaymentIntent, NewProductPrice, NewStripeRefund,
+    PaymentIntentSnapshot, PriceSnapshot, RefundSnapshot, StripeApi, StripeChargeId,
+    StripeCustomerId, StripeError, StripeInvoiceId, StripePaymentIntentId, StripePriceId,
+    StripeRefundId, StripeSubscriptionId, SubscriptionSnapshot,
 };
 
 use crate::{backoff, error, mapping};
@@ -183,6 +190,13 @@ enum Key<'a> {
     Fresh,
 }
 
+/// Stripe's currency type accepts any code (unknown ones as "other"); ours are lower-case.
+fn currency_of(code: &str) -> stripe_types::Currency {
+    code.to_ascii_lowercase()
+        .parse::<stripe_types::Currency>()
+        .unwrap_or_else(|never| match never {})
+}
+
 fn fresh_key() -> IdempotencyKey {
     IdempotencyKey::new(format!("tollgate-{:032x}", rand::random::<u128>()))
         .expect("BUG: a 41-character key is a valid idempotency key")
@@ -235,8 +249,23 @@ impl StripeApi for StripeClient {
         request: &NewCheckout,
     ) -> Result<CheckoutSnapshot, StripeError> {
         let mut line = CreateCheckoutSessionLineItems::new();
-        line.price = Some(request.price.as_str().to_owned());
-        line.quantity = Some(request.quantity);
+        match &request.line {
+            CheckoutLine::Price { price, quantity } => {
+                line.price = Some(price.as_str().to_owned());
+                line.quantity = Some(*quantity);
+            }
+            CheckoutLine::Amount {
+                amount,
+                currency,
+                name,
+            } => {
+                let mut data = CreateCheckoutSessionLineItemsPriceData::new(currency_of(currency));
+                data.product_data = Some(ProductData::new(name.as_str()));
+                data.unit_amount = Some(*amount);
+                line.price_data = Some(data);
+                line.quantity = Some(1);
+            }
+        }
         let metadata: HashMap<String, String> = request.metadata.clone().into_iter().collect();
         let mut create = CreateCheckoutSession::new()
             .mode(match request.mode {
@@ -254,6 +283,17 @@ impl StripeApi for StripeClient {
         }
         if request.allow_promotion_codes {
             create = create.allow_promotion_codes(true);
+        }
+        if request.mode == CheckoutMode::Payment && !request.payment_intent_metadata.is_empty() {
+            let mut data = CreateCheckoutSessionPaymentIntentData::new();
+            data.metadata = Some(
+                request
+                    .payment_intent_metadata
+                    .clone()
+                    .into_iter()
+                    .collect(),
+            );
+            create = create.payment_intent_data(data);
         }
         if request.mode == CheckoutMode::Subscription {
             let mut data = CreateCheckoutSessionSubscriptionData::new();
@@ -341,6 +381,97 @@ impl StripeApi for StripeClient {
         mapping::invoice(invoice)
     }
 
+    async fn create_payment_intent(
+        &self,
+        request: &NewPaymentIntent,
+    ) -> Result<PaymentIntentSnapshot, StripeError> {
+        let mut create = CreatePaymentIntent::new(request.amount, currency_of(&request.currency))
+            .customer(request.customer.as_str())
+            .metadata(
+                request
+                    .metadata
+                    .clone()
+                    .into_iter()
+                    .collect::<HashMap<_, _>>(),
+            )
+            .automatic_payment_methods(CreatePaymentIntentAutomaticPaymentMethods::new(true));
+        if let Some(description) = &request.description {
+            create = create.description(description.as_str());
+        }
+        let intent = self
+            .send(
+                "payment_intent.create",
+                &create,
+                Key::Given(&request.idempotency_key),
+            )
+            .await?;
+        mapping::payment_intent(intent)
+    }
+
+    async fn payment_intent(
+        &self,
+        id: &StripePaymentIntentId,
+    ) -> Result<PaymentIntentSnapshot, StripeError> {
+        let intent = self
+            .send(
+                "payment_intent.retrieve",
+                &RetrievePaymentIntent::new(id.as_str()),
+                Key::None,
+            )
+            .await?;
+        mapping::payment_intent(intent)
+    }
+
+    async fn create_refund(
+        &self,
+        request: &NewStripeRefund,
+    ) -> Result<RefundSnapshot, StripeError> {
+        let create = CreateRefund::new()
+            .payment_intent(request.payment_intent.as_str())
+            .amount(request.amount)
+            .metadata(
+                request
+                    .metadata
+                    .clone()
+                    .into_iter()
+                    .collect::<HashMap<_, _>>(),
+            );
+        let refund = self
+            .send(
+                "refund.create",
+                &create,
+                Key::Given(&request.idempotency_key),
+            )
+            .await?;
+        mapping::refund(refund)
+    }
+
+    async fn refund(&self, id: &StripeRefundId) -> Result<RefundSnapshot, StripeError> {
+        let refund = self
+            .send(
+                "refund.retrieve",
+                &RetrieveRefund::new(id.as_str()),
+                Key::None,
+            )
+            .await?;
+        mapping::refund(refund)
+    }
+
+    async fn refunds_of_charge(
+        &self,
+        charge: &StripeChargeId,
+    ) -> Result<Vec<RefundSnapshot>, StripeError> {
+        // One page of 100: a charge with more refunds than that is not a credit purchase.
+        let list = self
+            .send(
+                "refund.list",
+                &ListRefund::new().charge(charge.as_str()).limit(100),
+                Key::None,
+            )
+            .await?;
+        list.data.into_iter().map(mapping::refund).collect()
+    }
+
     async fn create_portal_session(
         &self,
         customer: &StripeCustomerId,
@@ -387,16 +518,11 @@ impl StripeApi for StripeClient {
         &self,
         request: &NewProductPrice,
     ) -> Result<PriceSnapshot, StripeError> {
-        let currency = request.currency.to_ascii_lowercase();
         // One request (`product_data`) so the pair is created together or not at all, under one key.
-        let mut create = CreatePrice::new(
-            currency
-                .parse::<stripe_types::Currency>()
-                .unwrap_or_else(|never| match never {}),
-        )
-        .product_data(CreatePriceProductData::new(request.product_name.as_str()))
-        .unit_amount(request.unit_amount)
-        .lookup_key(request.lookup_key.as_str());
+        let mut create = CreatePrice::new(currency_of(&request.currency))
+            .product_data(CreatePriceProductData::new(request.product_name.as_str()))
+            .unit_amount(request.unit_amount)
+            .lookup_key(request.lookup_key.as_str());
         if let Some(interval) = &request.interval {
             let interval = match interval.as_str() {
                 "day" => CreatePriceRecurringInterval::Day,

@@ -7,13 +7,15 @@
 use std::collections::{BTreeMap, HashMap};
 
 use stripe_shared::{
-    CheckoutSession, CheckoutSessionMode, Customer, DeletedCustomer, Invoice, Price, Subscription,
+    CheckoutSession, CheckoutSessionMode, Customer, DeletedCustomer, Invoice, PaymentIntent, Price,
+    Refund, Subscription,
 };
 use time::OffsetDateTime;
 use tollgate_core::stripe::{
     CheckoutMode, CheckoutSessionId, CheckoutSnapshot, CustomerSnapshot, InvoiceSnapshot,
-    PriceSnapshot, StripeCustomerId, StripeError, StripeInvoiceId, StripePriceId, StripeProductId,
-    StripeSubscriptionId, SubscriptionStatus,
+    PaymentIntentSnapshot, PriceSnapshot, RefundSnapshot, StripeChargeId, StripeCustomerId,
+    StripeError, StripeInvoiceId, StripePaymentIntentId, StripePriceId, StripeProductId,
+    StripeRefundId, StripeSubscriptionId, SubscriptionStatus,
 };
 
 use crate::error::unexpected;
@@ -123,8 +125,77 @@ pub fn checkout_session(session: CheckoutSession) -> Result<CheckoutSnapshot, St
         url: session.url,
         amount_total: session.amount_total,
         currency: session.currency.map(|c| c.to_string()),
-        payment_intent: session.payment_intent.map(|p| p.id().as_str().to_owned()),
+        payment_intent: session
+            .payment_intent
+            .as_ref()
+            .map(|p| {
+                id(
+                    p.id().as_str(),
+                    StripePaymentIntentId::parse,
+                    "payment intent id",
+                )
+            })
+            .transpose()?,
         expires_at: timestamp(session.expires_at)?,
+    })
+}
+
+pub fn payment_intent(intent: PaymentIntent) -> Result<PaymentIntentSnapshot, StripeError> {
+    Ok(PaymentIntentSnapshot {
+        id: id(
+            intent.id.as_str(),
+            StripePaymentIntentId::parse,
+            "payment intent id",
+        )?,
+        status: intent.status.as_str().to_owned(),
+        amount: intent.amount,
+        currency: intent.currency.to_string(),
+        customer: intent
+            .customer
+            .as_ref()
+            .map(|c| id(c.id().as_str(), StripeCustomerId::parse, "customer id"))
+            .transpose()?,
+        client_secret: intent.client_secret,
+        latest_charge: intent
+            .latest_charge
+            .as_ref()
+            .map(|c| id(c.id().as_str(), StripeChargeId::parse, "charge id"))
+            .transpose()?,
+        last_error_code: intent.last_payment_error.as_ref().map(|e| {
+            e.code
+                .as_ref()
+                .map_or_else(|| "payment_failed".to_owned(), |c| c.as_str().to_owned())
+        }),
+        metadata: metadata(intent.metadata),
+    })
+}
+
+pub fn refund(refund: Refund) -> Result<RefundSnapshot, StripeError> {
+    Ok(RefundSnapshot {
+        id: id(refund.id.as_str(), StripeRefundId::parse, "refund id")?,
+        amount: refund.amount,
+        currency: refund.currency.to_string(),
+        status: refund
+            .status
+            .ok_or_else(|| unexpected("a refund without status"))?,
+        charge: refund
+            .charge
+            .as_ref()
+            .map(|c| id(c.id().as_str(), StripeChargeId::parse, "charge id"))
+            .transpose()?,
+        payment_intent: refund
+            .payment_intent
+            .as_ref()
+            .map(|p| {
+                id(
+                    p.id().as_str(),
+                    StripePaymentIntentId::parse,
+                    "payment intent id",
+                )
+            })
+            .transpose()?,
+        reason: refund.reason.map(|r| r.as_str().to_owned()),
+        metadata: metadata(refund.metadata.unwrap_or_default()),
     })
 }
 

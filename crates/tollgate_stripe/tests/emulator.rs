@@ -8,9 +8,9 @@ use serde_json::Value;
 use stripe_emulator::{EmulatorConfig, RunningEmulator};
 use time::OffsetDateTime;
 use tollgate_core::stripe::{
-    CheckoutMode, CheckoutSessionId, NewCheckout, NewCustomer, NewProductPrice, PriceSnapshot,
-    StripeApi, StripeCustomerId, StripeError, StripeInvoiceId, StripePriceId, StripeSubscriptionId,
-    SubscriptionStatus,
+    CheckoutLine, CheckoutMode, CheckoutSessionId, NewCheckout, NewCustomer, NewProductPrice,
+    PriceSnapshot, StripeApi, StripeCustomerId, StripeError, StripeInvoiceId, StripePriceId,
+    StripeSubscriptionId, SubscriptionStatus,
 };
 use tollgate_core::{Secret, UserId};
 use tollgate_stripe::{StripeClient, StripeClientConfig};
@@ -170,14 +170,17 @@ fn checkout(
     NewCheckout {
         mode: CheckoutMode::Subscription,
         customer: customer.clone(),
-        price: price.clone(),
-        quantity: 1,
+        line: CheckoutLine::Price {
+            price: price.clone(),
+            quantity: 1,
+        },
         success_url: "https://app.test/billing/success?session={CHECKOUT_SESSION_ID}".to_owned(),
         cancel_url: "https://app.test/billing".to_owned(),
         client_reference_id: "user-42".to_owned(),
         metadata: BTreeMap::from([("tollgate_plan".to_owned(), "pro".to_owned())]),
         trial_period_days,
         allow_promotion_codes: true,
+        payment_intent_metadata: BTreeMap::new(),
         idempotency_key: format!("checkout-{customer}"),
     }
 }

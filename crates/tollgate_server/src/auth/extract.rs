@@ -104,6 +104,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Authenticated, 
                 state.clock.as_ref(),
                 &identity.external_id,
                 identity.email,
+                state.credits.signup_credits,
             )
             .await?;
             Ok(Authenticated {

@@ -24,6 +24,30 @@ pub struct Credentials {
     password: Secret,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupBody {
+    email: Email,
+    password: Secret,
+    /// A member's referral code (seed 002): recorded as who referred this member.
+    referral_code: Option<String>,
+}
+
+/// What a sign-up brings: its referrer, if the code names one, and the trial credits.
+pub(crate) async fn signup_extras(
+    state: &AppState,
+    referral_code: Option<&str>,
+) -> Result<account::Signup, ApiError> {
+    let referred_by = match referral_code.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(code) => Some(state.billing().referrer(code).await?),
+        None => None,
+    };
+    Ok(account::Signup {
+        referred_by,
+        credits: state.credits.signup_credits,
+    })
+}
+
 #[derive(Serialize)]
 struct SessionBody<'a> {
     user: &'a User,
@@ -55,7 +79,7 @@ pub async fn signup(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<Credentials>,
+    ApiJson(body): ApiJson<SignupBody>,
 ) -> Result<Response, ApiError> {
     let ip = client_ip(&state, &headers, peer);
     state
@@ -71,6 +95,7 @@ pub async fn signup(
         &body.password,
         Role::User,
         None,
+        signup_extras(&state, body.referral_code.as_deref()).await?,
     )
     .await?;
     tracing::info!(user.id = %user.id, "user signed up");

@@ -16,7 +16,7 @@ use crate::state::AppState;
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 200;
 
-fn limit(query: &HashMap<String, String>) -> Result<u32, ApiError> {
+pub(crate) fn limit(query: &HashMap<String, String>) -> Result<u32, ApiError> {
     match query.get("limit") {
         None => Ok(DEFAULT_LIMIT),
         Some(text) => text
@@ -29,7 +29,7 @@ fn limit(query: &HashMap<String, String>) -> Result<u32, ApiError> {
     }
 }
 
-fn before<T>(
+pub(crate) fn before<T>(
     query: &HashMap<String, String>,
     parse: impl Fn(&str) -> Result<T, uuid::Error>,
 ) -> Result<Option<T>, ApiError> {

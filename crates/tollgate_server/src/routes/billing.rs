@@ -115,6 +115,11 @@ pub async fn checkout_session(
         "payment_status": session.payment_status,
         "customer": session.customer,
         "subscription": session.subscription,
+        "mode": session.mode,
+        "amount_total": session.amount_total,
+        "currency": session.currency,
+        "payment_intent": session.payment_intent,
+        "expires_at": session.expires_at.unix_timestamp(),
     }))
     .into_response())
 }

@@ -4,6 +4,8 @@ mod accounts;
 mod admin;
 mod api_keys;
 mod billing;
+mod credits;
+mod credits_admin;
 mod events;
 mod health;
 mod seed;
@@ -74,6 +76,41 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/users/{id}/entitlements",
             get(billing::user_entitlements),
         )
+        // Credits (issue 5).
+        .route("/api/v1/credit-packages", get(credits::packages))
+        .route("/api/v1/checkout/credits", post(credits::checkout))
+        .route("/api/v1/payment-intents", post(credits::create_intent))
+        .route("/api/v1/payment-intents/{id}", get(credits::show_intent))
+        .route("/api/v1/payments", get(credits::payments))
+        .route("/api/v1/payments/{id}", get(credits::payment))
+        .route("/api/v1/balance", get(credits::balance))
+        .route("/api/v1/ledger", get(credits::ledger))
+        .route("/api/v1/usage", get(credits::usage))
+        .route("/api/v1/usage/consume", post(credits::consume))
+        .route("/api/v1/coupons/redeem", post(credits::redeem))
+        .route("/api/v1/referral", get(credits::referral))
+        .route("/api/v1/admin/refunds", post(credits_admin::refund))
+        .route(
+            "/api/v1/admin/coupons",
+            get(credits_admin::coupons).post(credits_admin::create_coupon),
+        )
+        .route(
+            "/api/v1/admin/balances/negative",
+            get(credits_admin::negative_balances),
+        )
+        // Seed 002's contract: the same handlers.
+        .route("/api/stripe/credit-packages", get(credits::packages))
+        .route("/api/stripe/checkout-session", post(credits::checkout))
+        .route(
+            "/api/stripe/checkout-session/{id}",
+            get(billing::checkout_session),
+        )
+        .route("/api/stripe/payment-intent", post(credits::create_intent))
+        .route("/api/stripe/payment-intent/{id}", get(credits::show_intent))
+        .route("/api/stripe/payments", get(credits::payments))
+        .route("/api/stripe/payments/{id}", get(credits::payment))
+        .route("/api/stripe/refund", post(credits_admin::refund))
+        .route("/user/balance", get(credits::balance))
         // The webhook and its seed aliases (000, 002, 003: /api/stripe/webhook; 001:
         // /api/webhooks/stripe; 004: /webhook/stripe/{token}).
         .route("/api/v1/stripe/webhook", post(webhook::receive))

@@ -47,6 +47,7 @@ async fn create(state: &AppState, request: &FirstAdmin) -> Result<User, ApiError
         &request.password,
         Role::Admin,
         Some(Actor::System),
+        account::Signup::default(),
     )
     .await?;
     state.setup.consume();

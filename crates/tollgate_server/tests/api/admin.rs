@@ -50,6 +50,7 @@ async fn an_admin_lists_users_in_pages_and_reads_the_audit_log() {
             &Secret::new(PASSWORD.to_string()),
             Role::Admin,
             None,
+            account::Signup::default(),
         )
         .await
         .expect("admin");

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, browser};
+use crate::support::{TestApp, browser, settle};
 
 /// Pays, cancels at period end and resumes; returns the member's final state without ids or times.
 async fn journey(app: &TestApp, email: &str) -> Value {
@@ -50,50 +50,6 @@ async fn journey(app: &TestApp, email: &str) -> Value {
         "cancel_at_period_end": summary["subscription"]["cancel_at_period_end"],
         "invoices": invoices["data"].as_array().expect("data").iter().map(|i| json!([i["status"], i["amount_paid"]])).collect::<Vec<_>>(),
     })
-}
-
-/// Waits until every event the emulator emitted was delivered, nothing new was attempted for a
-/// while (retries come after a second), and the inbox has nothing left to process.
-async fn settle(app: &TestApp) {
-    let emulator = app.running().emulator_url().expect("emulated").to_string();
-    let snapshot = || async {
-        let log: Value = browser()
-            .get(format!("{emulator}/_emulator/deliveries"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        let records = log["data"].as_array()?.clone();
-        let all: std::collections::BTreeSet<String> = records
-            .iter()
-            .filter_map(|d| d["event_id"].as_str().map(String::from))
-            .collect();
-        let delivered: std::collections::BTreeSet<String> = records
-            .iter()
-            .filter(|d| d["outcome"] == "succeeded")
-            .filter_map(|d| d["event_id"].as_str().map(String::from))
-            .collect();
-        let received = tollgate_core::Store::events(
-            &app.store,
-            Some(tollgate_core::inbox::EventStatus::Received),
-            tollgate_core::store::Page {
-                limit: 1,
-                before: None,
-            },
-        )
-        .await
-        .ok()?;
-        (all == delivered && received.is_empty()).then_some(records.len())
-    };
-    crate::support::eventually(60, "deliveries and the inbox to settle", || async {
-        let before = snapshot().await?;
-        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-        let after = snapshot().await?;
-        (before == after).then_some(())
-    })
-    .await;
 }
 
 #[tokio::test]

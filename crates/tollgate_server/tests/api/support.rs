@@ -202,6 +202,7 @@ pub async fn admin(app: &TestApp, email: &str) -> (Client, String) {
         &tollgate_core::Secret::new(PASSWORD.to_string()),
         tollgate_core::account::Role::Admin,
         None,
+        tollgate_core::account::Signup::default(),
     )
     .await
     .expect("admin");
@@ -218,4 +219,48 @@ pub async fn admin(app: &TestApp, email: &str) -> (Client, String) {
         client,
         body["csrf_token"].as_str().expect("csrf").to_string(),
     )
+}
+
+/// Waits until every event the emulator emitted was delivered, nothing new was attempted for a
+/// while (retries come after a second), and the inbox has nothing left to process.
+pub async fn settle(app: &TestApp) {
+    let emulator = app.running().emulator_url().expect("emulated").to_string();
+    let snapshot = || async {
+        let log: Value = browser()
+            .get(format!("{emulator}/_emulator/deliveries"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let records = log["data"].as_array()?.clone();
+        let all: std::collections::BTreeSet<String> = records
+            .iter()
+            .filter_map(|d| d["event_id"].as_str().map(String::from))
+            .collect();
+        let delivered: std::collections::BTreeSet<String> = records
+            .iter()
+            .filter(|d| d["outcome"] == "succeeded")
+            .filter_map(|d| d["event_id"].as_str().map(String::from))
+            .collect();
+        let received = tollgate_core::Store::events(
+            &app.store,
+            Some(tollgate_core::inbox::EventStatus::Received),
+            tollgate_core::store::Page {
+                limit: 1,
+                before: None,
+            },
+        )
+        .await
+        .ok()?;
+        (all == delivered && received.is_empty()).then_some(records.len())
+    };
+    eventually(60, "deliveries and the inbox to settle", || async {
+        let before = snapshot().await?;
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let after = snapshot().await?;
+        (before == after).then_some(())
+    })
+    .await;
 }

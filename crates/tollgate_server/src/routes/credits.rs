@@ -1,0 +1,360 @@
+//! The member's credits API: packs, buying credits (Checkout or PaymentIntent), payments,
+//! balance and ledger, usage, coupons and the referral code. Seed 002's routes use the same
+//! handlers.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tollgate_core::account::Role;
+use tollgate_core::coupon::Redemption;
+use tollgate_core::credits::Purchase;
+use tollgate_core::payment::PaymentStatus;
+use tollgate_core::store::{Page, PaymentFilter};
+use tollgate_core::stripe::StripePaymentIntentId;
+use tollgate_core::usage::UsageOutcome;
+use tollgate_core::{EntryId, PaymentId, UserId};
+
+use super::admin::{before, limit};
+use super::billing::checkout_urls;
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
+
+pub async fn packages(State(state): State<AppState>) -> Response {
+    let currencies: Vec<_> = state
+        .credits
+        .currencies
+        .iter()
+        .map(|(currency, rule)| {
+            serde_json::json!({
+                "currency": currency,
+                "credits_per_minor_unit": rule.credits_per_minor_unit,
+                "min_amount": rule.min_amount,
+                "max_amount": rule.max_amount,
+            })
+        })
+        .collect();
+    let packs: Vec<_> = state
+        .credits
+        .packs
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "id": p.id,
+                "name": p.name,
+                "amount": p.price.minor,
+                "currency": p.price.currency,
+                "price": p.price.display(),
+                "credits": p.credits,
+            })
+        })
+        .collect();
+    Json(serde_json::json!({ "data": packs, "custom_amounts": currencies })).into_response()
+}
+
+/// `{package}` or `{amount, currency, description}` (seed 002's shape).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseBody {
+    package: Option<String>,
+    amount: Option<i64>,
+    currency: Option<String>,
+    description: Option<String>,
+    success_path: Option<String>,
+    cancel_path: Option<String>,
+}
+
+impl PurchaseBody {
+    fn purchase(&self, state: &AppState) -> Result<Purchase, ApiError> {
+        match (&self.package, self.amount) {
+            (Some(package), None) => Ok(Purchase::Pack(package.clone())),
+            (None, Some(amount)) => {
+                // With one configured currency it is the default.
+                let currency = match (&self.currency, state.credits.currencies.len()) {
+                    (Some(currency), _) => currency.clone(),
+                    (None, 1) => state
+                        .credits
+                        .currencies
+                        .keys()
+                        .next()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    (None, _) => {
+                        return Err(ApiError::invalid_field("currency", "currency is required"));
+                    }
+                };
+                let description = self
+                    .description
+                    .as_ref()
+                    .map(|d| d.trim().chars().take(200).collect::<String>())
+                    .filter(|d| !d.is_empty());
+                Ok(Purchase::Amount {
+                    amount,
+                    currency,
+                    description,
+                })
+            }
+            _ => Err(ApiError::invalid_field(
+                "package",
+                "send either package, or amount (integer minor units) with currency",
+            )),
+        }
+    }
+}
+
+pub async fn checkout(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiJson(body): ApiJson<PurchaseBody>,
+) -> Result<Response, ApiError> {
+    let purchase = body.purchase(&state)?;
+    let urls = checkout_urls(
+        &state,
+        body.success_path.as_deref(),
+        body.cancel_path.as_deref(),
+    )?;
+    let started = state
+        .billing()
+        .start_credit_checkout(&caller.user, &purchase, &urls)
+        .await?;
+    Ok((StatusCode::CREATED, Json(started)).into_response())
+}
+
+pub async fn create_intent(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiJson(body): ApiJson<PurchaseBody>,
+) -> Result<Response, ApiError> {
+    let purchase = body.purchase(&state)?;
+    let started = state
+        .billing()
+        .start_credit_intent(&caller.user, &purchase)
+        .await?;
+    Ok((StatusCode::CREATED, Json(started)).into_response())
+}
+
+pub async fn show_intent(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = StripePaymentIntentId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let (intent, payment) = state
+        .billing()
+        .credit_intent(&caller.user, caller.user.role == Role::Admin, &id)
+        .await?;
+    Ok(Json(serde_json::json!({
+        "id": intent.id,
+        "status": intent.status,
+        "amount": intent.amount,
+        "currency": intent.currency,
+        "payment_id": payment.id,
+        "payment_status": payment.status,
+    }))
+    .into_response())
+}
+
+/// Members see their own payments; admins everyone's, or one user's with `user_id`.
+pub async fn payments(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let status = query
+        .get("status")
+        .map(|s| {
+            PaymentStatus::parse(s)
+                .ok_or_else(|| ApiError::invalid_field("status", "status must be a payment status"))
+        })
+        .transpose()?;
+    let user = if caller.user.role == Role::Admin {
+        query
+            .get("user_id")
+            .map(|u| {
+                UserId::parse(u)
+                    .map_err(|_| ApiError::invalid_field("user_id", "user_id must be a user id"))
+            })
+            .transpose()?
+    } else {
+        Some(caller.user.id)
+    };
+    let page = Page {
+        limit: limit(&query)?,
+        before: before(&query, PaymentId::parse)?,
+    };
+    let payments = state
+        .billing()
+        .payments(&PaymentFilter { user, status }, page)
+        .await?;
+    let next = (payments.len() == page.limit as usize)
+        .then(|| payments.last().map(|p| p.id))
+        .flatten();
+    Ok(Json(serde_json::json!({ "data": payments, "next_before": next })).into_response())
+}
+
+pub async fn payment(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = PaymentId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let billing = state.billing();
+    let payment = billing
+        .payment(&caller.user, caller.user.role == Role::Admin, id)
+        .await?;
+    let refunds = billing.refunds_of(payment.id).await?;
+    let mut body = serde_json::to_value(&payment).map_err(|e| ApiError::Internal(e.to_string()))?;
+    body["refunds"] =
+        serde_json::to_value(&refunds).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(body).into_response())
+}
+
+pub async fn balance(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.billing().balance(caller.user.id).await?).into_response())
+}
+
+pub async fn ledger(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let page = Page {
+        limit: limit(&query)?,
+        before: before(&query, EntryId::parse)?,
+    };
+    let entries = state.billing().ledger(caller.user.id, page).await?;
+    let next = (entries.len() == page.limit as usize)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
+    Ok(Json(serde_json::json!({ "data": entries, "next_before": next })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumeBody {
+    feature: String,
+    #[serde(default = "one")]
+    quantity: i64,
+    idempotency_key: String,
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// 200 with what was used; 402 with what remains when there is not enough.
+pub async fn consume(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiJson(body): ApiJson<ConsumeBody>,
+) -> Result<Response, ApiError> {
+    let consumption = state
+        .billing()
+        .consume(
+            caller.user.id,
+            &body.feature,
+            body.quantity,
+            &body.idempotency_key,
+        )
+        .await?;
+    let message = match &consumption.outcome {
+        UsageOutcome::Insufficient { needed, balance } => Some(format!(
+            "not enough credits: {needed} needed, {balance} available"
+        )),
+        UsageOutcome::OverQuota { used, limit } => Some(format!(
+            "the {} limit for this period is reached: {used} of {limit} used",
+            body.feature
+        )),
+        _ => None,
+    };
+    let mut answer =
+        serde_json::to_value(&consumption).map_err(|e| ApiError::Internal(e.to_string()))?;
+    answer["feature"] = serde_json::json!(body.feature);
+    Ok(match message {
+        Some(message) => {
+            let code = match consumption.outcome {
+                UsageOutcome::Insufficient { .. } => "insufficient_credits",
+                _ => "usage_limit_reached",
+            };
+            answer["error"] = serde_json::json!({ "code": code, "message": message });
+            (StatusCode::PAYMENT_REQUIRED, Json(answer)).into_response()
+        }
+        None => Json(answer).into_response(),
+    })
+}
+
+pub async fn usage(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Response, ApiError> {
+    Ok(Json(state.billing().usage(caller.user.id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemBody {
+    code: String,
+}
+
+pub async fn redeem(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiJson(body): ApiJson<RedeemBody>,
+) -> Result<Response, ApiError> {
+    let refused = |status: StatusCode, code: &'static str, message: &str| {
+        Err(ApiError::refused(status, code, message))
+    };
+    match state
+        .billing()
+        .redeem_coupon(caller.user.id, &body.code)
+        .await?
+    {
+        Redemption::Redeemed { credits, balance } => Ok(Json(serde_json::json!({
+            "code": body.code.trim().to_ascii_uppercase(),
+            "credits": credits,
+            "balance": balance,
+        }))
+        .into_response()),
+        Redemption::Unknown => refused(
+            StatusCode::NOT_FOUND,
+            "coupon_unknown",
+            "there is no such coupon",
+        ),
+        Redemption::Expired => refused(
+            StatusCode::GONE,
+            "coupon_expired",
+            "this coupon has expired",
+        ),
+        Redemption::Exhausted => refused(
+            StatusCode::CONFLICT,
+            "coupon_exhausted",
+            "this coupon has been redeemed as often as it may be",
+        ),
+        Redemption::AlreadyRedeemed => refused(
+            StatusCode::CONFLICT,
+            "coupon_already_redeemed",
+            "you have already redeemed this coupon",
+        ),
+    }
+}
+
+pub async fn referral(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Response, ApiError> {
+    let view = state.billing().referral(caller.user.id).await?;
+    Ok(Json(serde_json::json!({
+        "code": view.code,
+        "referred": view.referred,
+        "bonus": state.credits.referral,
+    }))
+    .into_response())
+}
