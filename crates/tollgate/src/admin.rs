@@ -27,11 +27,13 @@ pub async fn create(config: Config, args: CreateAdminArgs) -> Result<(), Failure
         &store,
         &SystemClock,
         &config.account_policy(),
-        email,
-        &password,
-        Role::Admin,
-        Some(Actor::Cli),
-        account::Signup::default(),
+        account::Registration {
+            email,
+            password: password.clone(),
+            role: Role::Admin,
+            actor: Some(Actor::Cli),
+            signup: account::Signup::default(),
+        },
     )
     .await;
     store.close().await;

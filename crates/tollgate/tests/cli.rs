@@ -48,6 +48,7 @@ fn every_command_has_help_and_exits_zero() {
         vec!["config", "check", "--help"],
         vec!["events", "list", "--help"],
         vec!["events", "replay", "--help"],
+        vec!["ledger", "verify", "--help"],
         vec!["emulator", "--help"],
     ] {
         let output = run(dir.path(), &[], &args);
@@ -431,6 +432,45 @@ async fn events_can_be_listed_and_replayed_from_the_terminal() {
             run(dir.path(), &env, &["events", "replay"]).status.code(),
             Some(2),
             "an id or --failed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn ledger_verify_passes_a_whole_ledger_and_fails_naming_a_tampered_balance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for database in TestDatabase::all().await {
+        let env = [("DATABASE_URL", database.url.as_str())];
+        assert_eq!(run(dir.path(), &env, &["migrate"]).status.code(), Some(0));
+        let whole = run(dir.path(), &env, &["ledger", "verify"]);
+        assert_eq!(whole.status.code(), Some(0), "{}", text(&whole.stderr));
+        assert!(text(&whole.stdout).contains("ledger ok"));
+
+        // A balance edited by hand, with no entry behind it.
+        let user = "00000000-0000-4000-8000-000000000001";
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&database.url)
+            .await
+            .expect("connect");
+        for sql in [
+            format!(
+                "INSERT INTO users (id, email, role, created_at, updated_at) VALUES ('{user}', 'x@example.com', 'user', 0, 0)"
+            ),
+            format!(
+                "INSERT INTO credit_balances (user_id, balance, updated_at) VALUES ('{user}', 5, 0)"
+            ),
+        ] {
+            sqlx::query(&sql).execute(&mut conn).await.expect("tamper");
+        }
+        sqlx::Connection::close(conn).await.ok();
+        let broken = run(dir.path(), &env, &["ledger", "verify"]);
+        assert_eq!(broken.status.code(), Some(1));
+        assert!(
+            text(&broken.stdout).contains(&format!(
+                "MISMATCH  user {user}  cached 5  sum of entries 0"
+            )),
+            "{}",
+            text(&broken.stdout)
         );
     }
 }

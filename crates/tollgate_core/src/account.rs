@@ -117,17 +117,32 @@ pub struct AccountPolicy {
     pub session_ttl: Duration,
 }
 
+/// A password account about to be created.
+#[derive(Debug)]
+pub struct Registration {
+    pub email: Email,
+    pub password: Secret,
+    pub role: Role,
+    /// Who creates it; `None`: the new user signing themselves up.
+    pub actor: Option<Actor>,
+    pub signup: Signup,
+}
+
 /// Creates a password account with the given role, and its audit entry, in one transaction.
 pub async fn register(
     store: &dyn Store,
     clock: &dyn Clock,
     policy: &AccountPolicy,
-    email: Email,
-    password: &Secret,
-    role: Role,
-    actor: Option<Actor>,
-    signup: Signup,
+    registration: Registration,
 ) -> Result<User, AccountError> {
+    let Registration {
+        email,
+        password,
+        role,
+        actor,
+        signup,
+    } = registration;
+    let password = &password;
     password::check_policy(password.expose(), policy.password_min_length)?;
     let now = clock.now();
     let new = NewUser {

@@ -8,9 +8,9 @@ use serde_json::Value;
 use stripe_emulator::{EmulatorConfig, RunningEmulator};
 use time::OffsetDateTime;
 use tollgate_core::stripe::{
-    CheckoutLine, CheckoutMode, CheckoutSessionId, NewCheckout, NewCustomer, NewProductPrice,
-    PriceSnapshot, StripeApi, StripeCustomerId, StripeError, StripeInvoiceId, StripePriceId,
-    StripeSubscriptionId, SubscriptionStatus,
+    CheckoutLine, CheckoutMode, CheckoutSessionId, NewCheckout, NewCustomer, NewPaymentIntent,
+    NewProductPrice, NewStripeRefund, PriceSnapshot, StripeApi, StripeCustomerId, StripeError,
+    StripeInvoiceId, StripePriceId, StripeSubscriptionId, SubscriptionStatus,
 };
 use tollgate_core::{Secret, UserId};
 use tollgate_stripe::{StripeClient, StripeClientConfig};
@@ -545,7 +545,10 @@ async fn a_payment_checkout_session_carries_its_metadata_and_no_subscription() -
     let customer = h.customer("customer-payment").await?;
     let mut request = checkout(&customer, &price.id, None);
     request.mode = CheckoutMode::Payment;
-    request.quantity = 2;
+    request.line = CheckoutLine::Price {
+        price: price.id.clone(),
+        quantity: 2,
+    };
     request.allow_promotion_codes = false;
     let session = h.client.create_checkout_session(&request).await?;
     assert_eq!(session.mode, CheckoutMode::Payment);
@@ -560,12 +563,108 @@ async fn a_payment_checkout_session_carries_its_metadata_and_no_subscription() -
     let done = h.client.checkout_session(&session.id).await?;
     assert_eq!(done.status, "complete");
     assert_eq!(done.payment_status, "paid");
-    assert!(
-        done.payment_intent
-            .as_deref()
-            .is_some_and(|p| p.starts_with("pi_"))
-    );
+    assert!(done.payment_intent.is_some());
     assert_eq!(done.subscription, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_inline_amount_purchase_tags_its_intent_and_refunds_read_back_once_per_object()
+-> Result<()> {
+    let h = Harness::start().await?;
+    let customer = h.customer("customer-credits").await?;
+    let tag = BTreeMap::from([("payment_id".to_owned(), "pay-1".to_owned())]);
+    let mut request = checkout(&customer, &StripePriceId::parse("price_unused")?, None);
+    request.mode = CheckoutMode::Payment;
+    request.line = CheckoutLine::Amount {
+        amount: 1000,
+        currency: "usd".to_owned(),
+        name: "1,000 credits".to_owned(),
+    };
+    request.payment_intent_metadata = tag.clone();
+    request.allow_promotion_codes = false;
+    let session = h.client.create_checkout_session(&request).await?;
+    assert_eq!(session.amount_total, Some(1000));
+    ensure!(
+        h.pay(session.url.as_deref().context("url")?, "4242424242424242")
+            .await?
+            == 303
+    );
+    let done = h.client.checkout_session(&session.id).await?;
+    let intent = h
+        .client
+        .payment_intent(done.payment_intent.as_ref().context("intent")?)
+        .await?;
+    assert_eq!(intent.status, "succeeded");
+    assert_eq!(intent.metadata, tag);
+    assert_eq!(intent.last_error_code, None);
+    let charge = intent.latest_charge.clone().context("charge")?;
+
+    let refund = |amount: i64, key: &str| NewStripeRefund {
+        payment_intent: intent.id.clone(),
+        amount,
+        metadata: BTreeMap::from([("tollgate_refund_id".to_owned(), key.to_owned())]),
+        idempotency_key: format!("refund-{key}"),
+    };
+    let first = h.client.create_refund(&refund(400, "a")).await?;
+    // The same key again: Stripe answers with the same refund, not a second one.
+    let again = h.client.create_refund(&refund(400, "a")).await?;
+    assert_eq!(first.id, again.id);
+    let second = h.client.create_refund(&refund(600, "b")).await?;
+    assert_eq!(h.client.refund(&first.id).await?.amount, 400);
+    let listed = h.client.refunds_of_charge(&charge).await?;
+    let mut amounts: Vec<i64> = listed.iter().map(|r| r.amount).collect();
+    amounts.sort_unstable();
+    assert_eq!(amounts, vec![400, 600]);
+    assert!(listed.iter().all(|r| r.status == "succeeded"));
+    assert_eq!(second.payment_intent.as_ref(), Some(&intent.id));
+    let over = h.client.create_refund(&refund(1, "c")).await;
+    assert!(
+        matches!(over, Err(StripeError::InvalidRequest { .. })),
+        "{over:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_payment_intent_is_created_once_per_key_and_a_decline_shows_its_code() -> Result<()> {
+    let h = Harness::start().await?;
+    let customer = h.customer("customer-intent").await?;
+    let request = NewPaymentIntent {
+        customer: customer.clone(),
+        amount: 2500,
+        currency: "usd".to_owned(),
+        description: Some("2,500 credits".to_owned()),
+        metadata: BTreeMap::from([("payment_id".to_owned(), "pay-2".to_owned())]),
+        idempotency_key: "intent-pay-2".to_owned(),
+    };
+    let intent = h.client.create_payment_intent(&request).await?;
+    assert_eq!(
+        h.client.create_payment_intent(&request).await?.id,
+        intent.id
+    );
+    assert!(
+        intent
+            .client_secret
+            .as_deref()
+            .is_some_and(|s| s.contains("_secret_"))
+    );
+    assert_eq!(intent.customer.as_ref(), Some(&customer));
+    let declined = h
+        .http
+        .post(format!(
+            "{}/v1/payment_intents/{}/confirm",
+            h.emulator.base_url(),
+            intent.id
+        ))
+        .bearer_auth(KEY)
+        .form(&[("payment_method", "pm_card_chargeDeclined")])
+        .send()
+        .await?;
+    assert_eq!(declined.status(), 402);
+    let after = h.client.payment_intent(&intent.id).await?;
+    assert_eq!(after.status, "requires_payment_method");
+    assert_eq!(after.last_error_code.as_deref(), Some("card_declined"));
     Ok(())
 }
 

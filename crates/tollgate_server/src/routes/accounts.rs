@@ -91,11 +91,13 @@ pub async fn signup(
         state.store.as_ref(),
         state.clock.as_ref(),
         &state.policy,
-        body.email,
-        &body.password,
-        Role::User,
-        None,
-        signup_extras(&state, body.referral_code.as_deref()).await?,
+        account::Registration {
+            email: body.email,
+            password: body.password,
+            role: Role::User,
+            actor: None,
+            signup: signup_extras(&state, body.referral_code.as_deref()).await?,
+        },
     )
     .await?;
     tracing::info!(user.id = %user.id, "user signed up");

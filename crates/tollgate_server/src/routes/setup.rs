@@ -43,11 +43,13 @@ async fn create(state: &AppState, request: &FirstAdmin) -> Result<User, ApiError
         state.store.as_ref(),
         state.clock.as_ref(),
         &state.policy,
-        request.email.clone(),
-        &request.password,
-        Role::Admin,
-        Some(Actor::System),
-        account::Signup::default(),
+        account::Registration {
+            email: request.email.clone(),
+            password: request.password.clone(),
+            role: Role::Admin,
+            actor: Some(Actor::System),
+            signup: account::Signup::default(),
+        },
     )
     .await?;
     state.setup.consume();

@@ -46,11 +46,13 @@ async fn an_admin_lists_users_in_pages_and_reads_the_audit_log() {
             &app.store,
             &SystemClock,
             &state.policy,
-            Email::parse("admin@example.com").expect("email"),
-            &Secret::new(PASSWORD.to_string()),
-            Role::Admin,
-            None,
-            account::Signup::default(),
+            account::Registration {
+                email: Email::parse("admin@example.com").expect("email"),
+                password: Secret::new(PASSWORD.to_string()),
+                role: Role::Admin,
+                actor: None,
+                signup: account::Signup::default(),
+            },
         )
         .await
         .expect("admin");

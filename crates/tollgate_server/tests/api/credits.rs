@@ -485,12 +485,10 @@ async fn a_hundred_parallel_consumes_of_one_credit_with_fifty_available_spend_ex
     }
 }
 
-/// Runs futures concurrently on this task (no extra dependency for join_all).
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output>
+/// Runs the futures concurrently, each on its own task, and collects their outputs in order.
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = futures.map(tokio::spawn).collect();

@@ -198,11 +198,13 @@ pub async fn admin(app: &TestApp, email: &str) -> (Client, String) {
         &app.store,
         &tollgate_core::SystemClock,
         &app.running().state.policy,
-        tollgate_core::Email::parse(email).expect("email"),
-        &tollgate_core::Secret::new(PASSWORD.to_string()),
-        tollgate_core::account::Role::Admin,
-        None,
-        tollgate_core::account::Signup::default(),
+        tollgate_core::account::Registration {
+            email: tollgate_core::Email::parse(email).expect("email"),
+            password: tollgate_core::Secret::new(PASSWORD.to_string()),
+            role: tollgate_core::account::Role::Admin,
+            actor: None,
+            signup: tollgate_core::account::Signup::default(),
+        },
     )
     .await
     .expect("admin");
