@@ -9,6 +9,8 @@ pub mod email;
 pub mod id;
 pub mod inbox;
 pub mod invoice;
+pub mod member;
+pub mod mentor;
 pub mod notification;
 pub mod password;
 pub mod plan;
@@ -21,6 +23,6 @@ pub mod token;
 
 pub use clock::{Clock, SystemClock};
 pub use email::Email;
-pub use id::{ApiKeyId, AuditId, TenantId, UserId};
+pub use id::{ApiKeyId, AuditId, MentorId, TenantId, UserId};
 pub use secret::Secret;
 pub use store::{Store, StoreError};

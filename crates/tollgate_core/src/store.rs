@@ -9,10 +9,12 @@ use crate::api_key::{ApiKey, NewApiKey};
 use crate::audit::AuditEntry;
 use crate::inbox::{EventStatus, InboxEvent, NewEvent};
 use crate::invoice::Invoice;
+use crate::member::{MemberPage, MemberQuery, MemberRow, OverviewFacts};
+use crate::mentor::{AssignOutcome, Mentor};
 use crate::notification::{OutboxMessage, PendingMessage};
 use crate::stripe::{CheckoutSessionId, StripeCustomerId, StripeEventId};
 use crate::subscription::Subscription;
-use crate::{ApiKeyId, Email, UserId};
+use crate::{ApiKeyId, Email, MentorId, UserId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -201,4 +203,40 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Audit entries, newest first.
     async fn audit_log(&self, page: Page<crate::AuditId>) -> Result<Vec<AuditEntry>, StoreError>;
+
+    // --- admin console (issue 6) ---------------------------------------------------------
+
+    /// Adds a mentor and its audit entry; `Conflict` when the name is taken (case-insensitive).
+    async fn insert_mentor(&self, mentor: &Mentor, audit: &AuditEntry) -> Result<(), StoreError>;
+    /// Every mentor, by name, with how many members each has.
+    async fn mentors(&self) -> Result<Vec<Mentor>, StoreError>;
+    /// Assigns (or re-assigns) a mentor to a member and writes the audit entry, in one
+    /// transaction that first checks the member's payment is verified; writes nothing otherwise.
+    async fn assign_mentor(
+        &self,
+        member: UserId,
+        mentor: MentorId,
+        now: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> Result<AssignOutcome, StoreError>;
+    /// One page of the members table (role `user`) with the total count of matches.
+    async fn members(&self, query: &MemberQuery) -> Result<MemberPage, StoreError>;
+    /// One member's row of the members table (any role).
+    async fn member(&self, user: UserId) -> Result<Option<MemberRow>, StoreError>;
+    /// The overview's counts: subscriptions created and ended since `since`, paid invoices
+    /// per day since `revenue_since`, members per payment status.
+    async fn overview(
+        &self,
+        since: OffsetDateTime,
+        revenue_since: OffsetDateTime,
+    ) -> Result<OverviewFacts, StoreError>;
+    /// The newest events whose payload mentions any of these Stripe ids (a customer, a
+    /// subscription), for a member's page.
+    async fn events_mentioning(
+        &self,
+        ids: &[String],
+        limit: u32,
+    ) -> Result<Vec<InboxEvent>, StoreError>;
+    /// The newest audit entries acted by or aimed at this `kind:id` (e.g. `user:…`).
+    async fn audit_about(&self, subject: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
 }
