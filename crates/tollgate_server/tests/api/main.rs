@@ -9,6 +9,7 @@ mod http;
 mod jwt;
 mod notifications;
 mod outage;
+mod pages;
 mod renewals;
 #[path = "../common/smtp.rs"]
 mod smtp;
