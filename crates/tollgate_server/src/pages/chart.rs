@@ -23,6 +23,8 @@ pub struct Bar {
 pub struct Tick {
     pub x: i64,
     pub label: String,
+    /// `start`, `middle` or `end`, so the first and last labels stay inside the picture.
+    pub anchor: &'static str,
 }
 
 pub struct RevenueChart {
@@ -84,11 +86,12 @@ pub fn revenue(
             }
         })
         .collect();
-    let ticks = [0, days / 2, days - 1]
+    let ticks = [(0, "start"), (days / 2, "middle"), (days - 1, "end")]
         .into_iter()
-        .map(|index| Tick {
-            x: LEFT + index * slot,
+        .map(|(index, anchor)| Tick {
+            x: LEFT + index * slot + if anchor == "end" { slot } else { 0 },
             label: date(day_at(index)),
+            anchor,
         })
         .collect();
     RevenueChart {

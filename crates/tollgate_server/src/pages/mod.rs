@@ -81,11 +81,10 @@ impl IntoResponse for PageError {
                 } else {
                     "/".to_string()
                 };
-                let target: String =
-                    form_urlencoded::Serializer::new(String::from("/login?"))
-                        .append_pair("next", &next)
-                        .finish();
-                Redirect::to(&target).into_response()
+                let query = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("next", &next)
+                    .finish();
+                Redirect::to(&format!("/login?{query}")).into_response()
             }
             PageError::Api(error) => {
                 let status = error.status();

@@ -18,7 +18,8 @@ fn no_redirects() -> reqwest::Client {
 
 /// The CSRF token a page's forms carry.
 fn form_token(html: &str) -> String {
-    let start = html.find("name=\"csrf_token\" value=\"").expect("a form token") + 26;
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("a form token") + marker.len();
     html[start..].split('"').next().expect("token").to_string()
 }
 
@@ -216,7 +217,10 @@ async fn an_events_payload_is_shown_escaped() {
             .text()
             .await
             .expect("html");
-        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
+        assert!(
+            page.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+            "the payload is shown, escaped: {page}"
+        );
         assert!(!page.contains("<script>alert(1)"));
     }
 }
