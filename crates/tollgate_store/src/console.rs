@@ -163,12 +163,11 @@ impl SqlStore {
     /// Fills `member_billing` for every member with a subscription or an invoice (run once,
     /// when migration 4 is applied to a database that already has billing data).
     pub(crate) async fn backfill_member_billing(&self) -> Result<(), StoreError> {
-        let users: Vec<(String,)> = sqlx::query_as(
-            "SELECT user_id FROM subscriptions UNION SELECT user_id FROM invoices",
-        )
-        .fetch_all(&self.read)
-        .await
-        .map_err(db_error)?;
+        let users: Vec<(String,)> =
+            sqlx::query_as("SELECT user_id FROM subscriptions UNION SELECT user_id FROM invoices")
+                .fetch_all(&self.read)
+                .await
+                .map_err(db_error)?;
         let now = OffsetDateTime::now_utc();
         for (user,) in users {
             let user = UserId::parse(&user)

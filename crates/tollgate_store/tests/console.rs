@@ -60,7 +60,12 @@ async fn insert(store: &SqlStore, email: &str, at: OffsetDateTime) -> User {
     store.insert_user(&user, &audit).await.expect("insert user")
 }
 
-fn subscription(user: UserId, n: u32, status: SubscriptionStatus, at: OffsetDateTime) -> Subscription {
+fn subscription(
+    user: UserId,
+    n: u32,
+    status: SubscriptionStatus,
+    at: OffsetDateTime,
+) -> Subscription {
     Subscription {
         id: StripeSubscriptionId::parse(&format!("sub_{n}")).expect("id"),
         user_id: user,
@@ -159,7 +164,10 @@ contract!(
         let member = insert(&store, "m@example.com", at).await;
         let grace = mentor("Grace", at);
         store
-            .insert_mentor(&grace, &audit("mentor.create", format!("mentor:{}", grace.id), at))
+            .insert_mentor(
+                &grace,
+                &audit("mentor.create", format!("mentor:{}", grace.id), at),
+            )
             .await
             .expect("mentor");
         let assign_audit = audit("mentor.assign", format!("user:{}", member.id), at);
@@ -170,10 +178,22 @@ contract!(
                 .expect("assign"),
             AssignOutcome::NotPaid
         );
-        assert_eq!(store.member(member.id).await.expect("row").expect("row").mentor, None);
+        assert_eq!(
+            store
+                .member(member.id)
+                .await
+                .expect("row")
+                .expect("row")
+                .mentor,
+            None
+        );
         assert!(
-            store.audit_about(&format!("user:{}", member.id), 10).await.expect("audit")
-                .iter().all(|e| e.action != "mentor.assign"),
+            store
+                .audit_about(&format!("user:{}", member.id), 10)
+                .await
+                .expect("audit")
+                .iter()
+                .all(|e| e.action != "mentor.assign"),
             "a refused assignment writes no audit entry"
         );
         assert_eq!(
@@ -204,7 +224,10 @@ contract!(
         let mentors = store.mentors().await.expect("mentors");
         assert_eq!(mentors.len(), 1);
         assert_eq!(mentors[0].members, 1);
-        let entries = store.audit_about(&format!("user:{}", member.id), 10).await.expect("audit");
+        let entries = store
+            .audit_about(&format!("user:{}", member.id), 10)
+            .await
+            .expect("audit");
         assert!(entries.iter().any(|e| e.action == "mentor.assign"));
     }
 );
@@ -220,7 +243,9 @@ contract!(
             .expect("first");
         let again = mentor("grace", at);
         assert!(matches!(
-            store.insert_mentor(&again, &audit("mentor.create", "m".into(), at)).await,
+            store
+                .insert_mentor(&again, &audit("mentor.create", "m".into(), at))
+                .await,
             Err(StoreError::Conflict(_))
         ));
     }
@@ -231,11 +256,20 @@ contract!(
     |store| async move {
         let at = now();
         let mut ids = Vec::new();
-        for (i, email) in ["b@example.com", "a_1@example.com", "c@example.com", "a%2@other.org"]
-            .iter()
-            .enumerate()
+        for (i, email) in [
+            "b@example.com",
+            "a_1@example.com",
+            "c@example.com",
+            "a%2@other.org",
+        ]
+        .iter()
+        .enumerate()
         {
-            ids.push(insert(&store, email, at + Duration::seconds(i as i64)).await.id);
+            ids.push(
+                insert(&store, email, at + Duration::seconds(i as i64))
+                    .await
+                    .id,
+            );
         }
         pay(&store, ids[2], 1, at + Duration::seconds(60)).await;
         pay(&store, ids[0], 2, at + Duration::seconds(30)).await;
@@ -244,23 +278,35 @@ contract!(
         assert_eq!(all.total, 4);
         assert_eq!(all.rows[0].id, ids[3], "newest first");
 
-        let paid = store.members(&query(Some(PaymentStatus::Paid))).await.expect("paid");
+        let paid = store
+            .members(&query(Some(PaymentStatus::Paid)))
+            .await
+            .expect("paid");
         assert_eq!(paid.total, 2);
         let unpaid = store
             .members(&query(Some(PaymentStatus::Preapproved)))
             .await
             .expect("unpaid");
-        assert_eq!(unpaid.total, 2, "members who never subscribed count as preapproved");
+        assert_eq!(
+            unpaid.total, 2,
+            "members who never subscribed count as preapproved"
+        );
 
         let by_payment = store
-            .members(&MemberQuery { sort: MemberSort::PaymentDate, ..query(None) })
+            .members(&MemberQuery {
+                sort: MemberSort::PaymentDate,
+                ..query(None)
+            })
             .await
             .expect("sorted");
         assert_eq!(by_payment.rows[0].id, ids[2], "latest payment first");
         assert_eq!(by_payment.rows[1].id, ids[0]);
 
         let by_email = store
-            .members(&MemberQuery { sort: MemberSort::Email, ..query(None) })
+            .members(&MemberQuery {
+                sort: MemberSort::Email,
+                ..query(None)
+            })
             .await
             .expect("sorted");
         let emails: Vec<String> = by_email
@@ -268,23 +314,41 @@ contract!(
             .iter()
             .map(|r| r.email.as_ref().expect("email").as_str().to_string())
             .collect();
-        assert_eq!(emails, ["a%2@other.org", "a_1@example.com", "b@example.com", "c@example.com"]);
+        assert_eq!(
+            emails,
+            [
+                "a%2@other.org",
+                "a_1@example.com",
+                "b@example.com",
+                "c@example.com"
+            ]
+        );
 
         // LIKE's wildcards in a search are literal characters.
         let literal = store
-            .members(&MemberQuery { search: Some("A_".into()), ..query(None) })
+            .members(&MemberQuery {
+                search: Some("A_".into()),
+                ..query(None)
+            })
             .await
             .expect("search");
         assert_eq!(literal.total, 1);
         assert_eq!(literal.rows[0].id, ids[1]);
         let percent = store
-            .members(&MemberQuery { search: Some("%".into()), ..query(None) })
+            .members(&MemberQuery {
+                search: Some("%".into()),
+                ..query(None)
+            })
             .await
             .expect("search");
         assert_eq!(percent.total, 1);
 
         let second_page = store
-            .members(&MemberQuery { offset: 3, limit: 2, ..query(None) })
+            .members(&MemberQuery {
+                offset: 3,
+                limit: 2,
+                ..query(None)
+            })
             .await
             .expect("page");
         assert_eq!(second_page.total, 4);
@@ -315,7 +379,10 @@ contract!(
             .overview(at - Duration::days(30), at - Duration::days(90))
             .await
             .expect("overview");
-        assert_eq!(facts.entitled_by_plan, vec![(Some("membership".to_string()), 1)]);
+        assert_eq!(
+            facts.entitled_by_plan,
+            vec![(Some("membership".to_string()), 1)]
+        );
         assert_eq!(facts.new_subscriptions, 2);
         assert_eq!(facts.churned_subscriptions, 1);
         let day = at.unix_timestamp().div_euclid(86_400);
@@ -348,15 +415,30 @@ contract!(
             status: EventStatus::Received,
             received_at: at,
         };
-        store.record_event(&event("evt_1", "sub_AbC1")).await.expect("record");
-        store.record_event(&event("evt_2", "sub_AbC10")).await.expect("record");
-        store.record_event(&event("evt_3", "cus_Other")).await.expect("record");
+        store
+            .record_event(&event("evt_1", "sub_AbC1"))
+            .await
+            .expect("record");
+        store
+            .record_event(&event("evt_2", "sub_AbC10"))
+            .await
+            .expect("record");
+        store
+            .record_event(&event("evt_3", "cus_Other"))
+            .await
+            .expect("record");
         let found = store
             .events_mentioning(&["sub_AbC1".to_string()], 10)
             .await
             .expect("events");
         let ids: Vec<&str> = found.iter().map(|e| e.id.as_str()).collect();
         assert_eq!(ids, ["evt_1"], "exact ids only, case kept");
-        assert!(store.events_mentioning(&[], 10).await.expect("none").is_empty());
+        assert!(
+            store
+                .events_mentioning(&[], 10)
+                .await
+                .expect("none")
+                .is_empty()
+        );
     }
 );

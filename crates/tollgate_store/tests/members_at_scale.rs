@@ -1,7 +1,7 @@
 //! The members table of the admin console at 100,000 members: every page the console asks
 //! for answers well under a second on both databases. Ignored by default (it takes a while to
 //! fill); run with
-//! `cargo test -p tollgate_store --release --test members_at_scale -- --ignored --nocapture`.
+//! `cargo test -p tollgate_store --test members_at_scale -- --ignored --nocapture`.
 
 use std::time::{Duration, Instant};
 
@@ -60,7 +60,10 @@ async fn fill(url: &str) {
             }
         }
         sqlx::query(&users).execute(&mut *tx).await.expect("users");
-        sqlx::query(&billing).execute(&mut *tx).await.expect("billing");
+        sqlx::query(&billing)
+            .execute(&mut *tx)
+            .await
+            .expect("billing");
     }
     tx.commit().await.expect("commit");
     pool.close().await;
@@ -86,16 +89,39 @@ async fn every_members_page_answers_within_a_second_at_100_000_members() {
             limit: 50,
         };
         let cases = [
-            ("newest, first page", page(MemberSort::Newest, None, None, 0)),
-            ("newest, last page", page(MemberSort::Newest, None, None, 99_950)),
-            ("paid, first page", page(MemberSort::Newest, Some(PaymentStatus::Paid), None, 0)),
+            (
+                "newest, first page",
+                page(MemberSort::Newest, None, None, 0),
+            ),
+            (
+                "newest, last page",
+                page(MemberSort::Newest, None, None, 99_950),
+            ),
+            (
+                "paid, first page",
+                page(MemberSort::Newest, Some(PaymentStatus::Paid), None, 0),
+            ),
             (
                 "payment failed (1 in 100), page 10",
-                page(MemberSort::Newest, Some(PaymentStatus::PaymentFailed), None, 450),
+                page(
+                    MemberSort::Newest,
+                    Some(PaymentStatus::PaymentFailed),
+                    None,
+                    450,
+                ),
             ),
-            ("email A-Z, page 1000", page(MemberSort::Email, None, None, 49_950)),
-            ("latest payment first", page(MemberSort::PaymentDate, None, None, 0)),
-            ("search 'member4242'", page(MemberSort::Newest, None, Some("member4242"), 0)),
+            (
+                "email A-Z, page 1000",
+                page(MemberSort::Email, None, None, 49_950),
+            ),
+            (
+                "latest payment first",
+                page(MemberSort::PaymentDate, None, None, 0),
+            ),
+            (
+                "search 'member4242'",
+                page(MemberSort::Newest, None, Some("member4242"), 0),
+            ),
         ];
         for (name, query) in cases {
             // The first run warms the cache; the second is measured.

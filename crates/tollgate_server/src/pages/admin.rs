@@ -260,7 +260,13 @@ pub async fn members(
     AdminVisitor(admin): AdminVisitor,
     Query(query): Query<MembersQuery>,
 ) -> Result<Response, PageError> {
-    let search = query.q.unwrap_or_default().trim().chars().take(200).collect::<String>();
+    let search = query
+        .q
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(200)
+        .collect::<String>();
     let status = query.status.as_deref().and_then(parse_status);
     let sort = query
         .sort
@@ -404,14 +410,23 @@ pub async fn member(
         role: user.role.as_str(),
         mentors: mentors
             .iter()
-            .map(|m| (m.id.to_string(), m.name.clone(), Some(m.id) == current_mentor))
+            .map(|m| {
+                (
+                    m.id.to_string(),
+                    m.name.clone(),
+                    Some(m.id) == current_mentor,
+                )
+            })
             .collect(),
         subscriptions: subscriptions
             .iter()
             .map(|s| SubscriptionLine {
                 id: s.id.as_str().to_string(),
                 status: s.status.as_str().to_string(),
-                plan: s.plan.clone().unwrap_or_else(|| s.price.as_str().to_string()),
+                plan: s
+                    .plan
+                    .clone()
+                    .unwrap_or_else(|| s.price.as_str().to_string()),
                 period: format!(
                     "{} – {}",
                     date(s.current_period_start),
@@ -535,7 +550,12 @@ pub async fn create_mentor(
     AdminForm { admin, form }: AdminForm<MentorForm>,
 ) -> Result<Response, PageError> {
     let email_text = form.email.clone().unwrap_or_default();
-    let refused = match form.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
+    let refused = match form
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
         Some(text) if Email::parse(text).is_err() => Some((
             StatusCode::BAD_REQUEST,
             "Enter a valid email, or none.".to_string(),
@@ -587,9 +607,7 @@ pub async fn events(
     AdminVisitor(admin): AdminVisitor,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    let status = query
-        .get("status")
-        .and_then(|s| EventStatus::parse(s));
+    let status = query.get("status").and_then(|s| EventStatus::parse(s));
     let before = query
         .get("before")
         .and_then(|b| StripeEventId::parse(b).ok());

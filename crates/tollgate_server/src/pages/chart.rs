@@ -62,9 +62,8 @@ pub fn revenue(
     let plot_width = WIDTH - LEFT - 10;
     let plot_height = HEIGHT - BOTTOM - TOP;
     let slot = plot_width / days.max(1);
-    let day_at = |index: i64| {
-        OffsetDateTime::from_unix_timestamp((first + index) * 86_400).unwrap_or(today)
-    };
+    let day_at =
+        |index: i64| OffsetDateTime::from_unix_timestamp((first + index) * 86_400).unwrap_or(today);
     let bars = amounts
         .iter()
         .enumerate()
@@ -121,8 +120,17 @@ mod tests {
     fn the_biggest_day_fills_the_plot_and_empty_days_draw_nothing() {
         let today = OffsetDateTime::from_unix_timestamp(1_773_324_300).expect("time");
         let day = today.unix_timestamp() / 86_400;
-        let chart = revenue(&[(day, 4900), (day - 1, 9800), (day - 200, 1)], "usd", today, 90);
-        assert_eq!(chart.bars.len(), 2, "only days with revenue inside the window");
+        let chart = revenue(
+            &[(day, 4900), (day - 1, 9800), (day - 200, 1)],
+            "usd",
+            today,
+            90,
+        );
+        assert_eq!(
+            chart.bars.len(),
+            2,
+            "only days with revenue inside the window"
+        );
         let tallest = chart.bars.iter().map(|b| b.height).max().expect("bars");
         assert_eq!(tallest, HEIGHT - BOTTOM - TOP);
         assert_eq!(chart.total_label, "$147.00");

@@ -19,7 +19,12 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn new(state: &AppState, visitor: Option<&Visitor>, title: &str, section: &'static str) -> Self {
+    pub fn new(
+        state: &AppState,
+        visitor: Option<&Visitor>,
+        title: &str,
+        section: &'static str,
+    ) -> Self {
         Self {
             title: title.to_string(),
             user_email: visitor.map(|v| {

@@ -66,7 +66,11 @@ fn auth_page(
         layout: Layout::new(
             state,
             None,
-            if signup { "Create your account" } else { "Log in" },
+            if signup {
+                "Create your account"
+            } else {
+                "Log in"
+            },
             if signup { "signup" } else { "login" },
         ),
         signup,
@@ -121,10 +125,14 @@ async fn open_session(
     user: &account::User,
     next: &str,
 ) -> Result<Response, PageError> {
-    let session =
-        account::start_session(state.store.as_ref(), state.clock.as_ref(), &state.policy, user)
-            .await
-            .map_err(ApiError::from)?;
+    let session = account::start_session(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &state.policy,
+        user,
+    )
+    .await
+    .map_err(ApiError::from)?;
     let cookie = cookie::set_session(
         session.token.expose(),
         session.expires_at,
@@ -144,7 +152,14 @@ pub async fn signup(
 ) -> Result<Response, PageError> {
     let next = safe_next(form.next.as_deref());
     let again = |status: StatusCode, message: String| {
-        Ok(auth_page(&state, &headers, true, &form.email, &next, Some((status, message))))
+        Ok(auth_page(
+            &state,
+            &headers,
+            true,
+            &form.email,
+            &next,
+            Some((status, message)),
+        ))
     };
     let ip = crate::routes::client_ip(&state, &headers, peer);
     if let Err(wait) = state.limits.signup_per_ip.hit(&ip.to_string()) {
@@ -154,7 +169,10 @@ pub async fn signup(
         );
     }
     let Ok(email) = Email::parse(&form.email) else {
-        return again(StatusCode::BAD_REQUEST, "Enter a valid email address.".into());
+        return again(
+            StatusCode::BAD_REQUEST,
+            "Enter a valid email address.".into(),
+        );
     };
     let password = Secret::new(form.password.clone());
     match account::register(
@@ -191,7 +209,14 @@ pub async fn login(
 ) -> Result<Response, PageError> {
     let next = safe_next(form.next.as_deref());
     let again = |status: StatusCode, message: String| {
-        Ok(auth_page(&state, &headers, false, &form.email, &next, Some((status, message))))
+        Ok(auth_page(
+            &state,
+            &headers,
+            false,
+            &form.email,
+            &next,
+            Some((status, message)),
+        ))
     };
     let ip = crate::routes::client_ip(&state, &headers, peer);
     let limited = |wait: u64| format!("Too many attempts; try again in {wait} s.");
@@ -497,7 +522,12 @@ pub async fn checkout_return(
     let summary = billing.summary(visitor.user.id).await?;
     let confirmed = summary.subscription_status == PaymentStatus::Paid;
     let page = ReturnPage {
-        layout: Layout::new(&state, Some(&visitor), "Confirming your payment", "dashboard"),
+        layout: Layout::new(
+            &state,
+            Some(&visitor),
+            "Confirming your payment",
+            "dashboard",
+        ),
         session_id: id.as_str().to_string(),
         confirmed,
         headline: status_line(&summary).headline,
@@ -624,8 +654,7 @@ pub async fn create_key(
             Ok(response)
         }
         Err(e @ ApiKeyError::InvalidName) => {
-            let mut response =
-                keys_page(&state, &visitor, None, None, Some(e.to_string())).await?;
+            let mut response = keys_page(&state, &visitor, None, None, Some(e.to_string())).await?;
             *response.status_mut() = StatusCode::BAD_REQUEST;
             Ok(response)
         }

@@ -42,7 +42,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/members", get(admin::members))
         .route("/admin/members/{id}", get(admin::member))
         .route("/admin/members/{id}/mentor", post(admin::assign_mentor))
-        .route("/admin/mentors", get(admin::mentors).post(admin::create_mentor))
+        .route(
+            "/admin/mentors",
+            get(admin::mentors).post(admin::create_mentor),
+        )
         .route("/admin/events", get(admin::events))
         .route("/admin/events/replay-failed", post(admin::replay_failed))
         .route("/admin/events/{id}", get(admin::event))
@@ -124,10 +127,9 @@ pub fn html<T: Template>(template: &T) -> Response {
     match template.render() {
         Ok(body) => {
             let mut response = Html(body).into_response();
-            response.headers_mut().insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-store"),
-            );
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
         Err(e) => {

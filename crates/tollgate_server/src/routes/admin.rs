@@ -89,10 +89,7 @@ pub struct NewMentor {
     email: Option<tollgate_core::Email>,
 }
 
-pub async fn mentors(
-    State(state): State<AppState>,
-    _admin: Admin,
-) -> Result<Response, ApiError> {
+pub async fn mentors(State(state): State<AppState>, _admin: Admin) -> Result<Response, ApiError> {
     let mentors = state.store.mentors().await?;
     Ok(Json(serde_json::json!({ "data": mentors })).into_response())
 }
@@ -138,6 +135,10 @@ pub async fn assign_mentor(
         mentor,
     )
     .await?;
-    let row = state.store.member(member).await?.ok_or(ApiError::NotFound)?;
+    let row = state
+        .store
+        .member(member)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(Json(serde_json::json!({ "member": row })).into_response())
 }

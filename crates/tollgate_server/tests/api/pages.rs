@@ -27,12 +27,25 @@ fn form_token(html: &str) -> String {
 async fn admin_pages_send_anonymous_visitors_to_login_and_refuse_members() {
     for app in TestApp::all().await {
         let anonymous = no_redirects();
-        let response = anonymous.get(app.url("/admin/members")).send().await.expect("get");
+        let response = anonymous
+            .get(app.url("/admin/members"))
+            .send()
+            .await
+            .expect("get");
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        assert_eq!(response.headers()["location"], "/login?next=%2Fadmin%2Fmembers");
+        assert_eq!(
+            response.headers()["location"],
+            "/login?next=%2Fadmin%2Fmembers"
+        );
 
         let (member, _) = app.signup("member@example.com").await;
-        for path in ["/admin", "/admin/members", "/admin/mentors", "/admin/events", "/admin/audit"] {
+        for path in [
+            "/admin",
+            "/admin/members",
+            "/admin/mentors",
+            "/admin/events",
+            "/admin/audit",
+        ] {
             let response = member.get(app.url(path)).send().await.expect("get");
             assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
             let page = response.text().await.expect("html");
@@ -90,7 +103,10 @@ async fn the_login_form_needs_its_double_submit_token_and_then_signs_in() {
         let browser = no_redirects();
         let forged = browser
             .post(app.url("/login"))
-            .form(&[("email", "member@example.com"), ("password", crate::support::PASSWORD)])
+            .form(&[
+                ("email", "member@example.com"),
+                ("password", crate::support::PASSWORD),
+            ])
             .send()
             .await
             .expect("post");
@@ -109,7 +125,13 @@ async fn the_login_form_needs_its_double_submit_token_and_then_signs_in() {
             .await
             .expect("post");
         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-        assert!(wrong.text().await.expect("html").contains("email or password is incorrect"));
+        assert!(
+            wrong
+                .text()
+                .await
+                .expect("html")
+                .contains("email or password is incorrect")
+        );
 
         let right = browser
             .post(app.url("/login"))
@@ -123,8 +145,16 @@ async fn the_login_form_needs_its_double_submit_token_and_then_signs_in() {
             .await
             .expect("post");
         assert_eq!(right.status(), StatusCode::SEE_OTHER);
-        assert_eq!(right.headers()["location"], "/dashboard", "no open redirect");
-        let dashboard = browser.get(app.url("/dashboard")).send().await.expect("get");
+        assert_eq!(
+            right.headers()["location"],
+            "/dashboard",
+            "no open redirect"
+        );
+        let dashboard = browser
+            .get(app.url("/dashboard"))
+            .send()
+            .await
+            .expect("get");
         assert_eq!(dashboard.status(), StatusCode::OK);
     }
 }
@@ -163,15 +193,27 @@ async fn assigning_a_mentor_to_an_unpaid_member_is_refused_with_409_on_the_page_
             .text()
             .await
             .expect("html");
-        assert!(page.contains("id=\"assign-mentor\" disabled"), "the button is disabled");
+        assert!(
+            page.contains("id=\"assign-mentor\" disabled"),
+            "the button is disabled"
+        );
         let forged = admin_client
             .post(app.url(&format!("/admin/members/{member}/mentor")))
-            .form(&[("csrf_token", form_token(&page).as_str()), ("mentor_id", &mentor_id)])
+            .form(&[
+                ("csrf_token", form_token(&page).as_str()),
+                ("mentor_id", &mentor_id),
+            ])
             .send()
             .await
             .expect("post");
         assert_eq!(forged.status(), StatusCode::CONFLICT);
-        assert!(forged.text().await.expect("html").contains("payment_not_verified"));
+        assert!(
+            forged
+                .text()
+                .await
+                .expect("html")
+                .contains("payment_not_verified")
+        );
 
         let api = admin_client
             .post(app.url(&format!("/api/v1/admin/users/{member}/mentor")))

@@ -9,7 +9,9 @@ use crate::Journey;
 
 #[tokio::test]
 async fn a_member_who_pays_with_4242_sees_paid_on_the_dashboard() {
-    let Some(j) = Journey::start().await else { return };
+    let Some(j) = Journey::start().await else {
+        return;
+    };
     let b = &j.browser;
     b.goto(&j.url("/signup")).await;
     b.screenshot("signup").await;
@@ -25,7 +27,11 @@ async fn a_member_who_pays_with_4242_sees_paid_on_the_dashboard() {
     j.submit_payment().await;
 
     // Back on tollgate: the return page waits for Stripe's word, then shows it.
-    assert!(b.current_url().await.starts_with(&j.url("/billing/return?session_id=cs_test_")));
+    assert!(
+        b.current_url()
+            .await
+            .starts_with(&j.url("/billing/return?session_id=cs_test_"))
+    );
     b.wait_for_text("#return-status", "Stripe confirmed your payment", 30)
         .await;
     b.screenshot("checkout-return").await;
@@ -33,12 +39,19 @@ async fn a_member_who_pays_with_4242_sees_paid_on_the_dashboard() {
     b.goto(&j.url("/dashboard")).await;
     let user = j.user_id("ada@example.com").await;
     let subscriptions = j.app.store.subscriptions_of(user).await.expect("subs");
-    let renews = format::date(current(&subscriptions).expect("subscribed").current_period_end);
+    let renews = format::date(
+        current(&subscriptions)
+            .expect("subscribed")
+            .current_period_end,
+    );
     let status = b.find("#subscription-status").await.text().await;
     assert_eq!(status, format!("Paid — renews {renews}"));
     let history = b.find("#invoices-heading").await;
     drop(history);
-    assert!(b.source().await.contains("$49.00"), "the paid invoice is listed");
+    assert!(
+        b.source().await.contains("$49.00"),
+        "the paid invoice is listed"
+    );
     b.find_with_text("a", "View invoice").await;
     b.find_with_text("button", "Cancel at period end").await;
     b.screenshot("dashboard-paid").await;
@@ -48,7 +61,9 @@ async fn a_member_who_pays_with_4242_sees_paid_on_the_dashboard() {
 
 #[tokio::test]
 async fn a_declined_card_shows_the_decline_and_the_member_stays_unpaid() {
-    let Some(j) = Journey::start().await else { return };
+    let Some(j) = Journey::start().await else {
+        return;
+    };
     let b = &j.browser;
     j.sign_up("declined@example.com").await;
     j.subscribe_and_pay("4000 0000 0000 0002").await;
@@ -61,14 +76,23 @@ async fn a_declined_card_shows_the_decline_and_the_member_stays_unpaid() {
     b.wait_for_text("#subscription-status", "Not subscribed yet", 5)
         .await;
     let user = j.user_id("declined@example.com").await;
-    let summary = j.app.running().state.billing().summary(user).await.expect("summary");
+    let summary = j
+        .app
+        .running()
+        .state
+        .billing()
+        .summary(user)
+        .await
+        .expect("summary");
     assert_eq!(summary.subscription_status.as_str(), "preapproved");
     b.find_with_text("button", "Subscribe $49/month").await;
 }
 
 #[tokio::test]
 async fn an_admin_sees_the_paid_member_with_the_date_and_assigns_a_mentor() {
-    let Some(j) = Journey::start().await else { return };
+    let Some(j) = Journey::start().await else {
+        return;
+    };
     let b = &j.browser;
     j.paid_member("paid@example.com").await;
     j.make_admin("admin@example.com").await;
@@ -81,11 +105,16 @@ async fn an_admin_sees_the_paid_member_with_the_date_and_assigns_a_mentor() {
     b.screenshot("admin-overview").await;
 
     b.goto(&j.url("/admin/members")).await;
-    let row = b.find_with_text("#members tbody tr", "paid@example.com").await;
+    let row = b
+        .find_with_text("#members tbody tr", "paid@example.com")
+        .await;
     let text = row.text().await;
     let today = format::date(time::OffsetDateTime::now_utc());
     assert!(text.contains("Paid"), "{text}");
-    assert!(text.contains(&today), "the payment date {today} is shown: {text}");
+    assert!(
+        text.contains(&today),
+        "the payment date {today} is shown: {text}"
+    );
     b.screenshot("admin-members").await;
 
     b.goto(&j.url("/admin/mentors")).await;
@@ -113,7 +142,9 @@ async fn an_admin_sees_the_paid_member_with_the_date_and_assigns_a_mentor() {
 
 #[tokio::test]
 async fn assign_is_disabled_for_an_unpaid_member_and_a_forged_post_is_refused() {
-    let Some(j) = Journey::start().await else { return };
+    let Some(j) = Journey::start().await else {
+        return;
+    };
     let b = &j.browser;
     j.app.signup("unpaid@example.com").await;
     j.make_admin("admin@example.com").await;
@@ -145,16 +176,27 @@ async fn assign_is_disabled_for_an_unpaid_member_and_a_forged_post_is_refused() 
         .await;
     assert_eq!(answer["status"], 409, "{answer}");
     assert!(
-        answer["body"].as_str().unwrap_or_default().contains("payment_not_verified"),
+        answer["body"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("payment_not_verified"),
         "the stable code is shown: {answer}"
     );
-    let row = j.app.store.member(member).await.expect("member").expect("row");
+    let row = j
+        .app
+        .store
+        .member(member)
+        .await
+        .expect("member")
+        .expect("row");
     assert_eq!(row.mentor, None, "nothing was assigned");
 }
 
 #[tokio::test]
 async fn cancelling_at_period_end_shows_the_end_date() {
-    let Some(j) = Journey::start().await else { return };
+    let Some(j) = Journey::start().await else {
+        return;
+    };
     let b = &j.browser;
     j.sign_up("leaving@example.com").await;
     j.subscribe_and_pay("4242424242424242").await;
@@ -170,7 +212,11 @@ async fn cancelling_at_period_end_shows_the_end_date() {
         .await;
     let user = j.user_id("leaving@example.com").await;
     let subscriptions = j.app.store.subscriptions_of(user).await.expect("subs");
-    let end = format::date(current(&subscriptions).expect("subscribed").current_period_end);
+    let end = format::date(
+        current(&subscriptions)
+            .expect("subscribed")
+            .current_period_end,
+    );
     assert_eq!(
         b.find("#subscription-status").await.text().await,
         format!("Cancelled — access until {end}")
@@ -181,7 +227,9 @@ async fn cancelling_at_period_end_shows_the_end_date() {
 
 #[tokio::test]
 async fn markup_in_names_and_emails_renders_as_text() {
-    let Some(j) = Journey::start().await else { return };
+    let Some(j) = Journey::start().await else {
+        return;
+    };
     let b = &j.browser;
     let email = "o'brien&co@example.com";
     j.sign_up(email).await;

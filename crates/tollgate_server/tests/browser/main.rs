@@ -81,22 +81,24 @@ impl Journey {
             .await
             .click()
             .await;
-        b.find("input[name=card_number]").await.type_text(card).await;
+        b.find("input[name=card_number]")
+            .await
+            .type_text(card)
+            .await;
         assert!(
             b.current_url()
                 .await
                 .starts_with(self.app.running().emulator_url().expect("emulated")),
             "Subscribe leads to the emulator's hosted checkout"
         );
-        b.find("input[name=name]").await.type_text("Ada Lovelace").await;
+        b.find("input[name=name]")
+            .await
+            .type_text("Ada Lovelace")
+            .await;
     }
 
     pub async fn submit_payment(&self) {
-        self.browser
-            .find("button[value=pay]")
-            .await
-            .click()
-            .await;
+        self.browser.find("button[value=pay]").await.click().await;
     }
 
     pub async fn user_id(&self, email: &str) -> tollgate_core::UserId {
