@@ -249,6 +249,7 @@ async fn markup_in_names_and_emails_renders_as_text() {
 
     j.make_admin("admin@example.com").await;
     b.find_with_text("button", "Log out").await.click().await;
+    b.wait_for_text("h1", "Log in", 10).await;
     j.log_in("admin@example.com").await;
     let mentor = "<script>window.__pwned=1</script>";
     b.goto(&j.url("/admin/mentors")).await;

@@ -214,13 +214,24 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let found = self
-                .execute(
-                    "return Array.from(document.querySelectorAll(arguments[0]))\
-                     .find(e => e.textContent.includes(arguments[1])) || null;",
-                    json!([css, text]),
-                )
-                .await;
-            if let Some(id) = found[ELEMENT].as_str() {
+                .http
+                .post(self.url("/execute/sync"))
+                .json(&json!({
+                    "script": "return Array.from(document.querySelectorAll(arguments[0]))\
+                               .find(e => e.textContent.includes(arguments[1])) || null;",
+                    "args": [css, text]
+                }))
+                .send()
+                .await
+                .ok();
+            let found: Value = match found {
+                // A page being replaced answers with an error: look again.
+                Some(response) if response.status().is_success() => {
+                    response.json().await.unwrap_or(Value::Null)
+                }
+                _ => Value::Null,
+            };
+            if let Some(id) = found["value"][ELEMENT].as_str() {
                 return Element {
                     browser: self,
                     id: id.to_string(),
@@ -235,23 +246,41 @@ impl Browser {
         }
     }
 
+    /// The visible text of the first element matching `css`, or `None` while there is none
+    /// (or while the page is being replaced: no element reference is kept between calls).
+    async fn text_of(&self, css: &str) -> Option<String> {
+        let response = self
+            .http
+            .post(self.url("/execute/sync"))
+            .json(&json!({
+                "script": "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
+                "args": [css]
+            }))
+            .send()
+            .await
+            .ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        let body: Value = response.json().await.ok()?;
+        body["value"].as_str().map(str::to_string)
+    }
+
     /// Waits up to `seconds` until the text of `css` contains `text`; returns the text.
     pub async fn wait_for_text(&self, css: &str, text: &str, seconds: u64) -> String {
         let deadline = Instant::now() + Duration::from_secs(seconds);
         loop {
-            if let Some(id) = self.try_find(css).await {
-                let element = Element { browser: self, id };
-                let current = element.text().await;
-                if current.contains(text) {
-                    return current;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "{css:?} says {current:?}, never {text:?}"
-                );
-            } else {
-                assert!(Instant::now() < deadline, "no element matches {css:?}");
+            let current = self.text_of(css).await;
+            if let Some(current) = &current
+                && current.contains(text)
+            {
+                return current.clone();
             }
+            assert!(
+                Instant::now() < deadline,
+                "{css:?} says {current:?}, never {text:?}, on {}",
+                self.current_url().await
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
