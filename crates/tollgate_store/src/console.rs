@@ -27,11 +27,6 @@ const MEMBER_SELECT: &str = "SELECT u.id, u.email, u.created_at, mb.payment_stat
      LEFT JOIN mentor_assignments ma ON ma.user_id = u.id \
      LEFT JOIN mentors m ON m.id = ma.mentor_id";
 
-/// The filter shared by a page and its count: `$1` the LIKE pattern, `$2` the status.
-const MEMBER_FILTER: &str = "WHERE u.role = 'user' \
-     AND ($1 IS NULL OR lower(u.email) LIKE $1 ESCAPE '\\') \
-     AND ($2 IS NULL OR COALESCE(mb.payment_status, 'preapproved') = $2)";
-
 pub(crate) fn parse_status(text: &str) -> Option<PaymentStatus> {
     [
         PaymentStatus::Preapproved,
@@ -188,30 +183,57 @@ impl SqlStore {
                 "COALESCE(mb.payment_date, 0) DESC, u.created_at DESC, u.id DESC"
             }
         };
-        let pattern = query
-            .search
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .map(like_pattern);
-        let status = query.status.map(PaymentStatus::as_str);
-        let rows = sqlx::query(&format!(
-            "{MEMBER_SELECT} {MEMBER_FILTER} ORDER BY {order} LIMIT $3 OFFSET $4"
-        ))
-        .bind(pattern.clone())
-        .bind(status)
-        .bind(i64::from(query.limit))
-        .bind(i64::from(query.offset))
-        .fetch_all(&self.read)
-        .await
-        .map_err(db_error)?;
-        let (total,): (i64,) = sqlx::query_as(&format!(
-            "SELECT COUNT(*) FROM users u LEFT JOIN member_billing mb ON mb.user_id = u.id {MEMBER_FILTER}"
-        ))
-        .bind(pattern)
-        .bind(status)
-        .fetch_one(&self.read)
-        .await
-        .map_err(db_error)?;
+        // Only the clauses a query needs, so each can use its index: `users (role,
+        // created_at, id)` for the plain list, `member_billing (payment_status, user_id)` for
+        // a status filter (an inner join, except for members who never subscribed).
+        let mut binds: Vec<String> = Vec::new();
+        let mut conditions = vec!["u.role = 'user'".to_string()];
+        if let Some(search) = query.search.as_deref().filter(|s| !s.trim().is_empty()) {
+            binds.push(like_pattern(search));
+            conditions.push(format!("lower(u.email) LIKE ${} ESCAPE '\\'", binds.len()));
+        }
+        let left_join = "LEFT JOIN member_billing mb ON mb.user_id = u.id";
+        let join = match query.status {
+            None if query.sort == MemberSort::PaymentDate => left_join,
+            None => "",
+            Some(PaymentStatus::Preapproved) => {
+                conditions.push("(mb.user_id IS NULL OR mb.payment_status = 'preapproved')".into());
+                left_join
+            }
+            Some(status) => {
+                binds.push(status.as_str().to_string());
+                conditions.push(format!("mb.payment_status = ${}", binds.len()));
+                conditions.push("mb.user_id = u.id".into());
+                // CROSS JOIN keeps `users` the outer loop on SQLite (its planner would
+                // otherwise walk the status index and sort every match); to PostgreSQL it is
+                // an inner join like any other.
+                "CROSS JOIN member_billing mb"
+            }
+        };
+        let filter = format!("FROM users u {join} WHERE {}", conditions.join(" AND "));
+        // The page's ids first (an index-only walk past the offset), then their rows.
+        let sql = format!(
+            "{MEMBER_SELECT} JOIN (SELECT u.id {filter} ORDER BY {order} LIMIT ${} OFFSET ${}) page \
+             ON page.id = u.id ORDER BY {order}",
+            binds.len() + 1,
+            binds.len() + 2
+        );
+        let mut rows = sqlx::query(&sql);
+        for bind in &binds {
+            rows = rows.bind(bind.clone());
+        }
+        let rows = rows
+            .bind(i64::from(query.limit))
+            .bind(i64::from(query.offset))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_error)?;
+        let count_sql = format!("SELECT COUNT(*) {filter}");
+        let mut count = sqlx::query_as::<_, (i64,)>(&count_sql);
+        for bind in &binds {
+            count = count.bind(bind.clone());
+        }
+        let (total,) = count.fetch_one(&self.read).await.map_err(db_error)?;
         Ok(MemberPage {
             rows: rows.iter().map(member_from_row).collect::<Result<_, _>>()?,
             total,
