@@ -68,6 +68,10 @@ uuid_id!(
     EntryId
 );
 uuid_id!(
+    /// A mentor an admin can assign to a paid member (seed 000).
+    MentorId
+);
+uuid_id!(
     /// A tenant of a platform (Stripe Connect); users without one belong to the platform itself.
     TenantId
 );

@@ -12,6 +12,8 @@ pub mod id;
 pub mod inbox;
 pub mod invoice;
 pub mod ledger;
+pub mod member;
+pub mod mentor;
 pub mod money;
 pub mod notification;
 pub mod password;
@@ -30,6 +32,6 @@ pub mod usage;
 
 pub use clock::{Clock, SystemClock};
 pub use email::Email;
-pub use id::{ApiKeyId, AuditId, EntryId, PaymentId, RefundId, TenantId, UserId};
+pub use id::{ApiKeyId, AuditId, EntryId, MentorId, PaymentId, RefundId, TenantId, UserId};
 pub use secret::Secret;
 pub use store::{Store, StoreError};

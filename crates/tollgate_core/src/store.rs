@@ -11,6 +11,8 @@ use crate::coupon::{Coupon, Redemption};
 use crate::inbox::{EventStatus, InboxEvent, NewEvent};
 use crate::invoice::Invoice;
 use crate::ledger::{Balance, Discrepancy, LedgerEntry};
+use crate::member::{MemberPage, MemberQuery, MemberRow, OverviewFacts};
+use crate::mentor::{AssignOutcome, Mentor};
 use crate::notification::{OutboxMessage, PendingMessage};
 use crate::payment::{
     NewPayment, NewRefund, Payment, PaymentOutcome, PaymentStatus, Refund, RefundOutcome,
@@ -20,7 +22,7 @@ use crate::stripe::{
 };
 use crate::subscription::Subscription;
 use crate::usage::{Consumption, UsageRequest};
-use crate::{ApiKeyId, Email, EntryId, PaymentId, RefundId, UserId};
+use crate::{ApiKeyId, Email, EntryId, MentorId, PaymentId, RefundId, UserId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -311,4 +313,40 @@ pub trait Store: Send + Sync {
     async fn fail_refund(&self, refund: RefundId, now: OffsetDateTime) -> Result<(), StoreError>;
     async fn refund(&self, id: RefundId) -> Result<Option<Refund>, StoreError>;
     async fn refunds_of(&self, payment: PaymentId) -> Result<Vec<Refund>, StoreError>;
+
+    // --- admin console (issue 6) ---------------------------------------------------------
+
+    /// Adds a mentor and its audit entry; `Conflict` when the name is taken (case-insensitive).
+    async fn insert_mentor(&self, mentor: &Mentor, audit: &AuditEntry) -> Result<(), StoreError>;
+    /// Every mentor, by name, with how many members each has.
+    async fn mentors(&self) -> Result<Vec<Mentor>, StoreError>;
+    /// Assigns (or re-assigns) a mentor to a member and writes the audit entry, in one
+    /// transaction that first checks the member's payment is verified; writes nothing otherwise.
+    async fn assign_mentor(
+        &self,
+        member: UserId,
+        mentor: MentorId,
+        now: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> Result<AssignOutcome, StoreError>;
+    /// One page of the members table (role `user`) with the total count of matches.
+    async fn members(&self, query: &MemberQuery) -> Result<MemberPage, StoreError>;
+    /// One member's row of the members table (any role).
+    async fn member(&self, user: UserId) -> Result<Option<MemberRow>, StoreError>;
+    /// The overview's counts: subscriptions created and ended since `since`, paid invoices
+    /// per day since `revenue_since`, members per payment status.
+    async fn overview(
+        &self,
+        since: OffsetDateTime,
+        revenue_since: OffsetDateTime,
+    ) -> Result<OverviewFacts, StoreError>;
+    /// The newest events whose payload mentions any of these Stripe ids (a customer, a
+    /// subscription), for a member's page.
+    async fn events_mentioning(
+        &self,
+        ids: &[String],
+        limit: u32,
+    ) -> Result<Vec<InboxEvent>, StoreError>;
+    /// The newest audit entries acted by or aimed at this `kind:id` (e.g. `user:…`).
+    async fn audit_about(&self, subject: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
 }

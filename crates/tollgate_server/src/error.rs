@@ -105,6 +105,19 @@ impl ApiError {
         }
     }
 
+    /// The message a page shows, and for 5xx the detail to log (never shown).
+    pub fn page_message(self) -> (String, Option<String>) {
+        let message = self.message();
+        match self {
+            ApiError::CsrfRejected => (
+                "This form has expired. Go back, reload the page and try again.".into(),
+                None,
+            ),
+            ApiError::Unavailable(detail) | ApiError::Internal(detail) => (message, Some(detail)),
+            _ => (message, None),
+        }
+    }
+
     fn message(&self) -> String {
         match self {
             ApiError::Unauthenticated => "authentication required".into(),
@@ -275,6 +288,26 @@ impl From<AccountError> for ApiError {
                 message: AccountError::EmailUnavailable.to_string(),
             },
             AccountError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<tollgate_core::mentor::MentorError> for ApiError {
+    fn from(error: tollgate_core::mentor::MentorError) -> Self {
+        use tollgate_core::mentor::MentorError;
+        let message = error.to_string();
+        match error {
+            MentorError::InvalidName => ApiError::invalid_field("name", message),
+            MentorError::DuplicateName => ApiError::Conflict {
+                code: "mentor_exists",
+                message,
+            },
+            MentorError::UnknownMember | MentorError::UnknownMentor => ApiError::NotFound,
+            MentorError::PaymentNotVerified => ApiError::Conflict {
+                code: "payment_not_verified",
+                message,
+            },
+            MentorError::Store(e) => e.into(),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod json;
 pub mod mail;
 pub mod metrics;
 pub mod notify;
+pub mod pages;
 pub mod routes;
 pub mod serve;
 pub mod setup;

@@ -29,7 +29,7 @@ where
     Ok(())
 }
 
-fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
+pub(crate) fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
         id: parse(row, "id", AuditId::parse)?,
         actor: parse(row, "actor", |a| {

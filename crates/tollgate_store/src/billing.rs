@@ -18,10 +18,10 @@ use crate::columns::{db_error, get, get_opt_time, get_time, millis, parse};
 use crate::outbox::insert_message;
 use crate::payments::{apply_payment, apply_refund};
 
-const SUBSCRIPTION_COLUMNS: &str = "id, user_id, customer_id, status, price_id, plan_id, quantity, current_period_start, \
+pub(crate) const SUBSCRIPTION_COLUMNS: &str = "id, user_id, customer_id, status, price_id, plan_id, quantity, current_period_start, \
      current_period_end, cancel_at_period_end, canceled_at, ended_at, trial_end, created_at";
 
-fn subscription_from_row(row: &AnyRow) -> Result<Subscription, StoreError> {
+pub(crate) fn subscription_from_row(row: &AnyRow) -> Result<Subscription, StoreError> {
     let quantity: i64 = get(row, "quantity")?;
     let cancel: i64 = get(row, "cancel_at_period_end")?;
     Ok(Subscription {
@@ -244,6 +244,7 @@ impl SqlStore {
         for message in &changes.messages {
             insert_message(&mut tx, message).await?;
         }
+        crate::console::refresh_members(&mut tx, changes, now).await?;
         if let Some(event) = event {
             sqlx::query(
                 "UPDATE stripe_events SET status = 'processed', processed_at = $1, last_error = NULL, \

@@ -82,6 +82,7 @@ pub fn migrator() -> Migrator {
             ),
             migration(2, "billing", include_str!("../migrations/0002_billing.sql")),
             migration(3, "credits", include_str!("../migrations/0003_credits.sql")),
+            migration(4, "mentors", include_str!("../migrations/0004_mentors.sql")),
         ]),
         ignore_missing: false,
         // Several instances starting at once on one PostgreSQL take an advisory lock in turn.
@@ -161,12 +162,19 @@ impl SqlStore {
             .run(&self.write)
             .await
             .map_err(|e| ConnectError::Migrate(e.to_string()))?;
-        Ok(migrator()
+        let applied: Vec<i64> = migrator()
             .migrations
             .iter()
             .map(|m| m.version)
             .filter(|v| *v > before)
-            .collect())
+            .collect();
+        if applied.contains(&4) {
+            // member_billing is derived by Rust rules: fill it for members who already pay.
+            self.backfill_member_billing()
+                .await
+                .map_err(|e| ConnectError::Migrate(format!("member_billing backfill: {e}")))?;
+        }
+        Ok(applied)
     }
 
     pub fn backend(&self) -> Backend {

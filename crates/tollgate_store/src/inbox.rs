@@ -12,9 +12,9 @@ use tollgate_core::stripe::StripeEventId;
 use crate::columns::{db_error, get, get_opt_time, get_time, millis, parse};
 use crate::{Backend, SqlStore};
 
-const EVENT_COLUMNS: &str = "id, type, account, created, api_version, livemode, payload, status, attempts, last_error, received_at, processed_at";
+pub(crate) const EVENT_COLUMNS: &str = "id, type, account, created, api_version, livemode, payload, status, attempts, last_error, received_at, processed_at";
 
-fn event_from_row(row: &AnyRow) -> Result<InboxEvent, StoreError> {
+pub(crate) fn event_from_row(row: &AnyRow) -> Result<InboxEvent, StoreError> {
     let attempts: i64 = get(row, "attempts")?;
     let livemode: i64 = get(row, "livemode")?;
     Ok(InboxEvent {

@@ -9,6 +9,8 @@ use tollgate_core::coupon::{Coupon, Redemption};
 use tollgate_core::inbox::{EventStatus, InboxEvent, NewEvent};
 use tollgate_core::invoice::Invoice;
 use tollgate_core::ledger::{Balance, Discrepancy, LedgerEntry};
+use tollgate_core::member::{MemberPage, MemberQuery, MemberRow, OverviewFacts};
+use tollgate_core::mentor::{AssignOutcome, Mentor};
 use tollgate_core::notification::PendingMessage;
 use tollgate_core::payment::{NewPayment, NewRefund, Payment, Refund};
 use tollgate_core::store::{Page, PaymentFilter, RefundAdmission, SyncChanges};
@@ -18,7 +20,7 @@ use tollgate_core::stripe::{
 use tollgate_core::subscription::Subscription;
 use tollgate_core::usage::{Consumption, UsageRequest};
 use tollgate_core::{
-    ApiKeyId, AuditId, Email, EntryId, PaymentId, RefundId, Store, StoreError, UserId,
+    ApiKeyId, AuditId, Email, EntryId, MentorId, PaymentId, RefundId, Store, StoreError, UserId,
 };
 
 use crate::SqlStore;
@@ -394,5 +396,51 @@ impl Store for SqlStore {
 
     async fn refunds_of(&self, payment: PaymentId) -> Result<Vec<Refund>, StoreError> {
         self.find_refunds("payment_id", &payment.to_string()).await
+    }
+
+    async fn insert_mentor(&self, mentor: &Mentor, audit: &AuditEntry) -> Result<(), StoreError> {
+        self.insert_mentor_row(mentor, audit).await
+    }
+
+    async fn mentors(&self) -> Result<Vec<Mentor>, StoreError> {
+        self.list_mentors().await
+    }
+
+    async fn assign_mentor(
+        &self,
+        member: UserId,
+        mentor: MentorId,
+        now: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> Result<AssignOutcome, StoreError> {
+        self.assign(member, mentor, now, audit).await
+    }
+
+    async fn members(&self, query: &MemberQuery) -> Result<MemberPage, StoreError> {
+        self.list_members(query).await
+    }
+
+    async fn member(&self, user: UserId) -> Result<Option<MemberRow>, StoreError> {
+        self.find_member(user).await
+    }
+
+    async fn overview(
+        &self,
+        since: OffsetDateTime,
+        revenue_since: OffsetDateTime,
+    ) -> Result<OverviewFacts, StoreError> {
+        self.overview_facts(since, revenue_since).await
+    }
+
+    async fn events_mentioning(
+        &self,
+        ids: &[String],
+        limit: u32,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        self.list_events_mentioning(ids, limit).await
+    }
+
+    async fn audit_about(&self, subject: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.list_audit_about(subject, limit).await
     }
 }

@@ -81,3 +81,64 @@ pub async fn audit(
         .flatten();
     Ok(Json(serde_json::json!({ "data": entries, "next_before": next_before })).into_response())
 }
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewMentor {
+    name: String,
+    email: Option<tollgate_core::Email>,
+}
+
+pub async fn mentors(State(state): State<AppState>, _admin: Admin) -> Result<Response, ApiError> {
+    let mentors = state.store.mentors().await?;
+    Ok(Json(serde_json::json!({ "data": mentors })).into_response())
+}
+
+pub async fn create_mentor(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    crate::json::ApiJson(body): crate::json::ApiJson<NewMentor>,
+) -> Result<Response, ApiError> {
+    let mentor = tollgate_core::mentor::create(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &admin.user,
+        &body.name,
+        body.email,
+    )
+    .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(mentor)).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assign {
+    mentor_id: String,
+}
+
+/// Seed 000's "Assign Mentor": 409 `payment_not_verified` unless Stripe confirmed the
+/// member's payment.
+pub async fn assign_mentor(
+    State(state): State<AppState>,
+    Admin(admin): Admin,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    crate::json::ApiJson(body): crate::json::ApiJson<Assign>,
+) -> Result<Response, ApiError> {
+    let member = UserId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let mentor = tollgate_core::MentorId::parse(&body.mentor_id)
+        .map_err(|_| ApiError::invalid_field("mentor_id", "mentor_id must be a mentor's id"))?;
+    tollgate_core::mentor::assign(
+        state.store.as_ref(),
+        state.clock.as_ref(),
+        &admin.user,
+        member,
+        mentor,
+    )
+    .await?;
+    let row = state
+        .store
+        .member(member)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(serde_json::json!({ "member": row })).into_response())
+}

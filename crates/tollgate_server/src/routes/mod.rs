@@ -42,6 +42,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/api-keys/{id}", delete(api_keys::revoke))
         .route("/api/v1/admin/users", get(admin::users))
         .route("/api/v1/admin/audit", get(admin::audit))
+        .route(
+            "/api/v1/admin/mentors",
+            get(admin::mentors).post(admin::create_mentor),
+        )
+        .route(
+            "/api/v1/admin/users/{id}/mentor",
+            post(admin::assign_mentor),
+        )
         .route("/api/v1/admin/events", get(events::list))
         .route(
             "/api/v1/admin/events/replay-failed",
@@ -135,12 +143,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/subscription/{user_id}", get(seed::subscription_001))
         .route("/api/v1/setup", post(setup::create_first_admin))
         .route("/setup", get(setup::page).post(setup::submit))
+        .merge(crate::pages::routes())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .route_layer(from_fn(telemetry::tag_route))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(from_fn_with_state(state.clone(), telemetry::observe))
         .with_state(state)
+}
+
+/// Whether a path stays on this service (no open redirects after sign-in).
+pub(crate) fn is_local_path(path: &str) -> bool {
+    billing::local_path("next", path).is_ok()
 }
 
 /// The client's IP for rate limits: the peer address, or the first `X-Forwarded-For` hop

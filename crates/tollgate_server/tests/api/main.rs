@@ -10,6 +10,7 @@ mod http;
 mod jwt;
 mod notifications;
 mod outage;
+mod pages;
 mod renewals;
 #[path = "../common/smtp.rs"]
 mod smtp;
