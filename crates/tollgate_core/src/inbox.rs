@@ -70,6 +70,16 @@ pub struct InboxEvent {
     pub processed_at: Option<OffsetDateTime>,
 }
 
+/// The outcome of an attempt that applied nothing, recorded by `Store::settle_events`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settlement {
+    pub id: StripeEventId,
+    /// `Ignored` or `Failed` for good, or `Received` to be retried at `next_attempt_at`.
+    pub status: EventStatus,
+    pub error: Option<String>,
+    pub next_attempt_at: Option<OffsetDateTime>,
+}
+
 /// The event types the worker syncs; every other type is stored as `ignored`.
 pub fn is_handled(event_type: &str) -> bool {
     event_type.starts_with("customer.subscription.")

@@ -8,7 +8,7 @@ use crate::account::{NewUser, Role, SessionRecord, User};
 use crate::api_key::{ApiKey, NewApiKey};
 use crate::audit::AuditEntry;
 use crate::coupon::{Coupon, Redemption};
-use crate::inbox::{EventStatus, InboxEvent, NewEvent};
+use crate::inbox::{EventStatus, InboxEvent, NewEvent, Settlement};
 use crate::invoice::Invoice;
 use crate::ledger::{Balance, Discrepancy, LedgerEntry};
 use crate::member::{MemberPage, MemberQuery, MemberRow, OverviewFacts};
@@ -170,6 +170,10 @@ pub trait Store: Send + Sync {
 
     /// Stores a verified event; `false` when an event with this id is already stored.
     async fn record_event(&self, event: &NewEvent) -> Result<bool, StoreError>;
+    /// Stores a batch of verified events in one transaction (group commit): all or none.
+    /// One answer per event, in order: `false` when the id is already stored, or appears
+    /// earlier in the same batch.
+    async fn record_events(&self, events: &[NewEvent]) -> Result<Vec<bool>, StoreError>;
     /// Leases up to `limit` due `received` events for `lease`; each claim counts an attempt.
     async fn claim_events(
         &self,
@@ -193,6 +197,12 @@ pub trait Store: Send + Sync {
         status: EventStatus,
         error: Option<&str>,
         next_attempt_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// `settle_event` for a worker's batch, in one statement (per thousand outcomes).
+    async fn settle_events(
+        &self,
+        settlements: &[Settlement],
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
     async fn event(&self, id: &StripeEventId) -> Result<Option<InboxEvent>, StoreError>;

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod inbox_writer;
 pub mod json;
 pub mod mail;
 pub mod metrics;

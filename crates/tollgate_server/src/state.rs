@@ -17,6 +17,7 @@ use tollgate_stripe::webhook::WebhookVerifier;
 use crate::auth::jwt::JwtVerifier;
 use crate::auth::rate_limit::RateLimits;
 use crate::config::{Config, ConfigError};
+use crate::inbox_writer::InboxWriter;
 use crate::metrics::Metrics;
 use crate::setup::SetupToken;
 
@@ -38,6 +39,8 @@ pub struct Inner {
     pub test_clock: Option<String>,
     /// Where notifications go: `webhook:<url>` per configured host-app URL.
     pub channels: Vec<String>,
+    /// Writes verified webhook deliveries to the inbox, several per commit.
+    pub inbox: InboxWriter,
     /// Wakes the inbox worker when a new event is stored.
     pub inbox_wake: Notify,
     pub jwt: Option<JwtVerifier>,
@@ -64,7 +67,8 @@ pub struct StripeSide {
 }
 
 impl AppState {
-    /// Builds the state; fails only on configuration that cannot be loaded (key files).
+    /// Builds the state and starts the inbox writer (so: within a Tokio runtime); fails only on
+    /// configuration that cannot be loaded (key files).
     pub fn new(
         config: Config,
         store: Arc<dyn Store>,
@@ -86,6 +90,7 @@ impl AppState {
             limits: RateLimits::new(&config.auth.rate_limit),
             jwt,
             policy,
+            inbox: InboxWriter::spawn(store.clone()),
             store,
             clock,
             stripe: stripe.stripe,

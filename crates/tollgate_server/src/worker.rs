@@ -1,10 +1,11 @@
 //! The inbox worker: claims due events (a lease, so a crashed instance's events come back),
 //! works out their changes from Stripe's current objects, applies them in one transaction,
-//! and retries failures with backoff until an event is marked failed.
+//! records the outcomes of those that applied nothing in one statement per batch, and retries
+//! failures with backoff until an event is marked failed.
 
 use std::time::Duration;
 
-use tollgate_core::inbox::{self, EventStatus, InboxEvent};
+use tollgate_core::inbox::{self, EventStatus, InboxEvent, Settlement};
 use tollgate_core::sync::SyncError;
 
 use crate::state::AppState;
@@ -43,11 +44,27 @@ pub async fn drain_once(state: &AppState) -> Result<usize, tollgate_core::StoreE
         let state = state.clone();
         batch.spawn(async move { process(&state, &event).await });
     }
-    while batch.join_next().await.is_some() {}
+    // An event that applied changes is settled by its own transaction; the others' outcomes
+    // are recorded together, one commit for the batch instead of one per event.
+    let mut settlements = Vec::with_capacity(count);
+    while let Some(outcome) = batch.join_next().await {
+        if let Ok(Some(settlement)) = outcome {
+            settlements.push(settlement);
+        }
+    }
+    if let Err(e) = state
+        .store
+        .settle_events(&settlements, state.clock.now())
+        .await
+    {
+        // The leases run out and other attempts happen: nothing is lost.
+        tracing::warn!(events = settlements.len(), error = %e, "cannot record the events' outcomes");
+    }
     Ok(count)
 }
 
-async fn process(state: &AppState, event: &InboxEvent) {
+/// Processes one event: applies its changes (which settles it), or returns the outcome to record.
+async fn process(state: &AppState, event: &InboxEvent) -> Option<Settlement> {
     let billing = state.billing();
     let outcome = match billing.changes_for(event, &state.channels).await {
         Ok(changes) => state
@@ -57,45 +74,33 @@ async fn process(state: &AppState, event: &InboxEvent) {
             .map_err(SyncError::from),
         Err(e) => Err(e),
     };
-    let now = state.clock.now();
-    let settled = match outcome {
+    let settle = |status, error: String, next_attempt_at| {
+        Some(Settlement {
+            id: event.id.clone(),
+            status,
+            error: Some(error),
+            next_attempt_at,
+        })
+    };
+    match outcome {
         Ok(()) => {
             tracing::info!(stripe.event_id = %event.id, stripe.event_type = %event.event_type, "event applied");
-            Ok(())
+            None
         }
         Err(SyncError::Skip(reason)) => {
             tracing::info!(stripe.event_id = %event.id, reason = %reason, "event ignored");
-            state
-                .store
-                .settle_event(&event.id, EventStatus::Ignored, Some(&reason), None, now)
-                .await
+            settle(EventStatus::Ignored, reason, None)
         }
         Err(error) => {
             let message = error.to_string();
             if event.attempts >= state.config.worker.max_attempts {
                 tracing::error!(stripe.event_id = %event.id, attempts = event.attempts, error = %message, "event failed for good; replay it once fixed");
-                state
-                    .store
-                    .settle_event(&event.id, EventStatus::Failed, Some(&message), None, now)
-                    .await
+                settle(EventStatus::Failed, message, None)
             } else {
-                let next = now + inbox::backoff(event.attempts);
+                let next = state.clock.now() + inbox::backoff(event.attempts);
                 tracing::warn!(stripe.event_id = %event.id, attempts = event.attempts, error = %message, "event will be retried");
-                state
-                    .store
-                    .settle_event(
-                        &event.id,
-                        EventStatus::Received,
-                        Some(&message),
-                        Some(next),
-                        now,
-                    )
-                    .await
+                settle(EventStatus::Received, message, Some(next))
             }
         }
-    };
-    if let Err(e) = settled {
-        // The lease runs out and another attempt happens: nothing is lost.
-        tracing::warn!(stripe.event_id = %event.id, error = %e, "cannot record the event's outcome");
     }
 }

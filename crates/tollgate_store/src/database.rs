@@ -124,8 +124,13 @@ impl SqlStore {
                         .acquire_timeout(Duration::from_secs(30))
                         .after_connect(|conn, _meta| {
                             Box::pin(async move {
-                                // WAL lets readers run beside the writer; NORMAL sync is
-                                // durable across process crashes in WAL mode.
+                                // WAL lets readers run beside the writer. With NORMAL sync
+                                // a commit survives a crash of the process (it is in the WAL
+                                // file, i.e. with the OS), but a power loss or kernel crash
+                                // may undo the commits since the WAL was last synced (at a
+                                // checkpoint): see
+                                // <https://www.sqlite.org/pragma.html#pragma_synchronous>.
+                                // PostgreSQL is the database for power-loss durability.
                                 conn.execute(
                                     "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
                                      PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;",

@@ -2,15 +2,23 @@
 //! SKIP LOCKED` so several instances share the work; SQLite: the single writer serialises
 //! claims), settling, listing and replay.
 
+use std::collections::HashSet;
+use std::fmt::Write;
+
 use sqlx::any::AnyRow;
+use sqlx::{Any, Executor};
 use time::{Duration, OffsetDateTime};
 use tollgate_core::StoreError;
-use tollgate_core::inbox::{EventStatus, InboxEvent, NewEvent};
+use tollgate_core::inbox::{EventStatus, InboxEvent, NewEvent, Settlement};
 use tollgate_core::store::Page;
 use tollgate_core::stripe::StripeEventId;
 
 use crate::columns::{db_error, get, get_opt_time, get_time, millis, parse};
 use crate::{Backend, SqlStore};
+
+/// Rows per statement of `insert_events` and `settle`: at most 10 parameters each, well below
+/// SQLite's limit of 32 766.
+const MAX_ROWS_PER_INSERT: usize = 1000;
 
 pub(crate) const EVENT_COLUMNS: &str = "id, type, account, created, api_version, livemode, payload, status, attempts, last_error, received_at, processed_at";
 
@@ -35,29 +43,91 @@ pub(crate) fn event_from_row(row: &AnyRow) -> Result<InboxEvent, StoreError> {
     })
 }
 
-impl SqlStore {
-    pub(crate) async fn insert_event(&self, event: &NewEvent) -> Result<bool, StoreError> {
+/// One multi-row `INSERT … ON CONFLICT (id) DO NOTHING RETURNING id`; adds the ids it stored.
+async fn insert_rows<'e>(
+    executor: impl Executor<'e, Database = Any>,
+    fresh: &[&NewEvent],
+    inserted: &mut HashSet<String>,
+) -> Result<(), StoreError> {
+    const COLUMNS: usize = 10;
+    let mut sql = String::with_capacity(200 + fresh.len() * 64);
+    sql.push_str(
+        "INSERT INTO stripe_events (id, type, account, created, api_version, livemode, payload, \
+             status, attempts, received_at, next_attempt_at, processed_at) VALUES ",
+    );
+    for row in 0..fresh.len() {
+        let p = row * COLUMNS;
+        let _ = write!(
+            sql,
+            "{}(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 0, ${}, ${}, ${})",
+            if row == 0 { "" } else { ", " },
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6,
+            p + 7,
+            p + 8,
+            p + 9,
+            p + 9,
+            p + 10
+        );
+    }
+    // RETURNING lists only the rows inserted: an id missing from it was already stored.
+    sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+    let mut query = sqlx::query(&sql);
+    for event in fresh {
         let received = millis(event.received_at);
         let processed = (event.status != EventStatus::Received).then_some(received);
-        let result = sqlx::query(
-            "INSERT INTO stripe_events (id, type, account, created, api_version, livemode, payload, status, \
-                 attempts, received_at, next_attempt_at, processed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $9, $10) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(event.id.as_str())
-        .bind(&event.event_type)
-        .bind(event.account.clone())
-        .bind(event.created)
-        .bind(event.api_version.clone())
-        .bind(i64::from(event.livemode))
-        .bind(&event.payload)
-        .bind(event.status.as_str())
-        .bind(received)
-        .bind(processed)
-        .execute(&self.write)
-        .await
-        .map_err(db_error)?;
-        Ok(result.rows_affected() == 1)
+        query = query
+            .bind(event.id.as_str())
+            .bind(event.event_type.as_str())
+            .bind(event.account.as_deref())
+            .bind(event.created)
+            .bind(event.api_version.as_deref())
+            .bind(i64::from(event.livemode))
+            .bind(event.payload.as_str())
+            .bind(event.status.as_str())
+            .bind(received)
+            .bind(processed);
+    }
+    for row in query.fetch_all(executor).await.map_err(db_error)? {
+        inserted.insert(get::<String>(&row, "id")?);
+    }
+    Ok(())
+}
+
+impl SqlStore {
+    /// Inserts a batch in one statement, so one commit covers every delivery that arrived
+    /// together (group commit). Returns, per event, whether it was stored: `false` for an id
+    /// already stored, and for a later repeat of an id within the batch.
+    pub(crate) async fn insert_events(&self, events: &[NewEvent]) -> Result<Vec<bool>, StoreError> {
+        let mut first_of_id = HashSet::with_capacity(events.len());
+        let fresh: Vec<&NewEvent> = events
+            .iter()
+            .filter(|e| first_of_id.insert(e.id.as_str()))
+            .collect();
+        let mut inserted = HashSet::with_capacity(fresh.len());
+        if fresh.is_empty() {
+            return Ok(Vec::new());
+        }
+        if fresh.len() <= MAX_ROWS_PER_INSERT {
+            // One statement is one transaction: no BEGIN/COMMIT round trips.
+            insert_rows(&self.write, &fresh, &mut inserted).await?;
+        } else {
+            // Chunks keep each statement below SQLite's 32 766 bound parameters.
+            let mut tx = self.write.begin().await.map_err(db_error)?;
+            for chunk in fresh.chunks(MAX_ROWS_PER_INSERT) {
+                insert_rows(&mut *tx, chunk, &mut inserted).await?;
+            }
+            tx.commit().await.map_err(db_error)?;
+        }
+        let mut answered = HashSet::with_capacity(events.len());
+        Ok(events
+            .iter()
+            .map(|e| inserted.contains(e.id.as_str()) && answered.insert(e.id.as_str()))
+            .collect())
     }
 
     pub(crate) async fn claim(
@@ -93,29 +163,62 @@ impl SqlStore {
         Ok(events)
     }
 
+    /// Records the outcomes of a batch in one statement (one commit). Errors are cut to
+    /// 2,000 characters: enough to diagnose, bounded in the row.
     pub(crate) async fn settle(
         &self,
-        id: &StripeEventId,
-        status: EventStatus,
-        error: Option<&str>,
-        next_attempt_at: Option<OffsetDateTime>,
+        settlements: &[Settlement],
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let done =
-            matches!(status, EventStatus::Processed | EventStatus::Ignored).then_some(millis(now));
-        sqlx::query(
-            "UPDATE stripe_events SET status = $1, last_error = $2, \
-                 next_attempt_at = COALESCE($3, next_attempt_at), locked_until = NULL, processed_at = $4 \
-             WHERE id = $5",
-        )
-        .bind(status.as_str())
-        .bind(error.map(|e| e.chars().take(2000).collect::<String>()))
-        .bind(next_attempt_at.map(millis))
-        .bind(done)
-        .bind(id.as_str())
-        .execute(&self.write)
-        .await
-        .map_err(db_error)?;
+        const COLUMNS: usize = 5;
+        if settlements.is_empty() {
+            return Ok(());
+        }
+        let done = millis(now);
+        for chunk in settlements.chunks(MAX_ROWS_PER_INSERT) {
+            // A CTE names the columns of VALUES in both dialects (SQLite has no `AS v(…)`).
+            let mut sql = String::from(
+                "WITH v (id, status, last_error, next_attempt_at, processed_at) AS (VALUES ",
+            );
+            for row in 0..chunk.len() {
+                let p = row * COLUMNS;
+                let _ = write!(
+                    sql,
+                    "{}(${}, ${}, ${}, ${}, ${})",
+                    if row == 0 { "" } else { ", " },
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5
+                );
+            }
+            sql.push_str(
+                ") UPDATE stripe_events SET status = v.status, last_error = v.last_error, \
+                     next_attempt_at = COALESCE(v.next_attempt_at, stripe_events.next_attempt_at), \
+                     locked_until = NULL, processed_at = v.processed_at \
+                 FROM v WHERE stripe_events.id = v.id",
+            );
+            let mut query = sqlx::query(&sql);
+            for settlement in chunk {
+                let finished = matches!(
+                    settlement.status,
+                    EventStatus::Processed | EventStatus::Ignored
+                );
+                query = query
+                    .bind(settlement.id.as_str())
+                    .bind(settlement.status.as_str())
+                    .bind(
+                        settlement
+                            .error
+                            .as_ref()
+                            .map(|e| e.chars().take(2000).collect::<String>()),
+                    )
+                    .bind(settlement.next_attempt_at.map(millis))
+                    .bind(finished.then_some(done));
+            }
+            query.execute(&self.write).await.map_err(db_error)?;
+        }
         Ok(())
     }
 

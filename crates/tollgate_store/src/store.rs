@@ -6,7 +6,7 @@ use tollgate_core::account::{NewUser, Role, SessionRecord, User};
 use tollgate_core::api_key::{ApiKey, NewApiKey};
 use tollgate_core::audit::AuditEntry;
 use tollgate_core::coupon::{Coupon, Redemption};
-use tollgate_core::inbox::{EventStatus, InboxEvent, NewEvent};
+use tollgate_core::inbox::{EventStatus, InboxEvent, NewEvent, Settlement};
 use tollgate_core::invoice::Invoice;
 use tollgate_core::ledger::{Balance, Discrepancy, LedgerEntry};
 use tollgate_core::member::{MemberPage, MemberQuery, MemberRow, OverviewFacts};
@@ -184,7 +184,12 @@ impl Store for SqlStore {
     }
 
     async fn record_event(&self, event: &NewEvent) -> Result<bool, StoreError> {
-        self.insert_event(event).await
+        let stored = self.insert_events(std::slice::from_ref(event)).await?;
+        Ok(stored.first().copied().unwrap_or(false))
+    }
+
+    async fn record_events(&self, events: &[NewEvent]) -> Result<Vec<bool>, StoreError> {
+        self.insert_events(events).await
     }
 
     async fn claim_events(
@@ -212,8 +217,21 @@ impl Store for SqlStore {
         next_attempt_at: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        self.settle(event, status, error, next_attempt_at, now)
-            .await
+        let settlement = Settlement {
+            id: event.clone(),
+            status,
+            error: error.map(str::to_string),
+            next_attempt_at,
+        };
+        self.settle(std::slice::from_ref(&settlement), now).await
+    }
+
+    async fn settle_events(
+        &self,
+        settlements: &[Settlement],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.settle(settlements, now).await
     }
 
     async fn event(&self, id: &StripeEventId) -> Result<Option<InboxEvent>, StoreError> {

@@ -49,6 +49,7 @@ async fn insert(store: &SqlStore, email: &str, at: OffsetDateTime) -> User {
         role: Role::User,
         tenant_id: None,
         created_at: at,
+        signup: Default::default(),
     };
     let audit = AuditEntry::new(
         Actor::User(user.id),

@@ -391,7 +391,7 @@ async fn data_survives_reconnecting_to_an_existing_database() {
 
 mod billing {
     use super::*;
-    use tollgate_core::inbox::{EventStatus, NewEvent};
+    use tollgate_core::inbox::{EventStatus, NewEvent, Settlement};
     use tollgate_core::invoice::Invoice;
     use tollgate_core::notification::{OutboxMessage, Topic};
     use tollgate_core::store::SyncChanges;
@@ -683,6 +683,140 @@ mod billing {
                 all.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
                 vec!["evt_2", "evt_1"],
                 "newest first"
+            );
+        }
+    );
+
+    contract!(
+        a_batch_stores_each_new_event_once_and_reports_every_repeat_as_a_duplicate,
+        |store| async move {
+            let at = now();
+            assert!(
+                store
+                    .record_event(&event("evt_old", at))
+                    .await
+                    .expect("insert")
+            );
+            let mut ignored = event("evt_b", at);
+            ignored.status = EventStatus::Ignored;
+            let batch = [
+                event("evt_a", at),
+                ignored,
+                event("evt_old", at),
+                event("evt_a", at + Duration::seconds(1)),
+                event("evt_c", at),
+            ];
+            assert_eq!(
+                store.record_events(&batch).await.expect("batch"),
+                vec![true, true, false, false, true],
+                "stored once: an id already stored, or earlier in the batch, is a duplicate"
+            );
+            assert_eq!(
+                store.record_events(&[]).await.expect("empty batch"),
+                Vec::<bool>::new()
+            );
+            let stored = store
+                .event(&batch[0].id)
+                .await
+                .expect("get")
+                .expect("stored");
+            assert_eq!(
+                (stored.received_at, stored.payload.as_str(), stored.status),
+                (at, batch[0].payload.as_str(), EventStatus::Received),
+                "the first of the repeated id is the one stored"
+            );
+            let all = store
+                .events(
+                    None,
+                    Page {
+                        limit: 10,
+                        before: None,
+                    },
+                )
+                .await
+                .expect("list");
+            assert_eq!(all.len(), 4, "evt_old, evt_a, evt_b, evt_c");
+            let claimed = store
+                .claim_events(at + Duration::seconds(1), Duration::seconds(30), 10)
+                .await
+                .expect("claim");
+            assert_eq!(
+                claimed.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+                vec!["evt_a", "evt_c", "evt_old"],
+                "a batch's ignored event is stored settled, the rest due"
+            );
+        }
+    );
+
+    contract!(
+        a_batch_of_outcomes_is_settled_together_each_as_its_own,
+        |store| async move {
+            let at = now();
+            let ids = ["evt_s1", "evt_s2", "evt_s3"];
+            let batch: Vec<_> = ids.iter().map(|id| event(id, at)).collect();
+            store.record_events(&batch).await.expect("insert");
+            let claimed = store
+                .claim_events(at, Duration::seconds(30), 10)
+                .await
+                .expect("claim");
+            assert_eq!(claimed.len(), 3);
+            let retry_at = at + Duration::seconds(8);
+            let settlement = |i: usize, status, error: &str, next| Settlement {
+                id: batch[i].id.clone(),
+                status,
+                error: Some(error.to_string()),
+                next_attempt_at: next,
+            };
+            store
+                .settle_events(
+                    &[
+                        settlement(0, EventStatus::Ignored, "no such invoice", None),
+                        settlement(1, EventStatus::Received, "stripe down", Some(retry_at)),
+                        settlement(2, EventStatus::Failed, "gave up", None),
+                    ],
+                    at,
+                )
+                .await
+                .expect("settle");
+            store
+                .settle_events(&[], at)
+                .await
+                .expect("nothing to settle");
+            let mut outcomes = Vec::new();
+            for new in &batch {
+                let stored = store.event(&new.id).await.expect("get").expect("stored");
+                outcomes.push((stored.status, stored.last_error, stored.processed_at));
+            }
+            assert_eq!(
+                outcomes,
+                vec![
+                    (
+                        EventStatus::Ignored,
+                        Some("no such invoice".into()),
+                        Some(at)
+                    ),
+                    (EventStatus::Received, Some("stripe down".into()), None),
+                    (EventStatus::Failed, Some("gave up".into()), None),
+                ]
+            );
+            assert!(
+                store
+                    .claim_events(retry_at - Duration::seconds(1), Duration::seconds(30), 10)
+                    .await
+                    .expect("claim")
+                    .is_empty(),
+                "the retry is not due yet and the other two are settled"
+            );
+            let again = store
+                .claim_events(retry_at, Duration::seconds(30), 10)
+                .await
+                .expect("claim");
+            assert_eq!(
+                again
+                    .iter()
+                    .map(|e| (e.id.as_str(), e.attempts))
+                    .collect::<Vec<_>>(),
+                vec![("evt_s2", 2)]
             );
         }
     );

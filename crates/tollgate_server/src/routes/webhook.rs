@@ -1,6 +1,7 @@
 //! The Stripe webhook endpoint and its seed aliases. Raw bytes are verified before any
-//! parsing; a verified event is a durable inbox row before the 2xx (invariant 4); a duplicate
-//! is acknowledged and not stored again; a store failure answers 503 so Stripe retries.
+//! parsing; a verified event is a durable inbox row before the 2xx (invariant 4), written with
+//! the deliveries that arrive with it (`inbox_writer`); a duplicate is acknowledged and not
+//! stored again; a store failure answers 503 so Stripe retries.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -59,7 +60,7 @@ pub async fn receive(
         status,
         received_at: state.clock.now(),
     };
-    let stored = state.store.record_event(&event).await?;
+    let stored = state.inbox.record(event).await?;
     if stored && status == EventStatus::Received {
         state.inbox_wake.notify_one();
     }
