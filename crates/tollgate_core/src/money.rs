@@ -87,7 +87,8 @@ impl Money {
         Self { minor, currency }
     }
 
-    /// For people: `$49.00`, `¥500`, `KWD 1.250`, `-$3.10`; thousands grouped with commas.
+    /// For people: `$49.00`, `¥500`, `1.250 KWD`, `−$3.10` (a true minus sign); thousands
+    /// grouped with commas. The one formatter of amounts: the API's labels and the pages use it.
     pub fn display(&self) -> String {
         let exponent = self.currency.exponent();
         let scale = 10_u64.pow(exponent);
@@ -102,11 +103,11 @@ impl Money {
                 width = exponent as usize
             )
         };
-        let sign = if self.minor < 0 { "-" } else { "" };
+        let sign = if self.minor < 0 { "\u{2212}" } else { "" };
         match self.currency.symbol() {
             Some(symbol) => format!("{sign}{symbol}{number}"),
             None => format!(
-                "{sign}{} {number}",
+                "{sign}{number} {}",
                 self.currency.as_str().to_ascii_uppercase()
             ),
         }
@@ -152,8 +153,9 @@ mod tests {
         assert_eq!(money(4900, "usd").display(), "$49.00");
         assert_eq!(money(123_456_789, "usd").display(), "$1,234,567.89");
         assert_eq!(money(500, "jpy").display(), "¥500");
-        assert_eq!(money(1250, "kwd").display(), "KWD 1.250");
-        assert_eq!(money(-310, "eur").display(), "-€3.10");
+        assert_eq!(money(1250, "kwd").display(), "1.250 KWD");
+        assert_eq!(money(-310, "eur").display(), "\u{2212}€3.10");
+        assert_eq!(money(4900, "chf").display(), "49.00 CHF");
         assert_eq!(money(5, "usd").display(), "$0.05");
     }
 
@@ -170,7 +172,7 @@ mod tests {
             let shown = money(minor, "usd").display();
             let digits: String = shown.chars().filter(char::is_ascii_digit).collect();
             let read: i64 = digits.parse().expect("digits");
-            prop_assert_eq!(if shown.starts_with('-') { -read } else { read }, minor);
+            prop_assert_eq!(if shown.starts_with('\u{2212}') { -read } else { read }, minor);
         }
     }
 }

@@ -23,6 +23,7 @@ use tollgate_core::{AuditId, Email, MentorId, UserId};
 use super::chart::{self, RevenueChart};
 use super::format::{date, datetime, money, opt_date};
 use super::member::InvoiceLine;
+use super::refunds::{PaymentRow, member_payments};
 use super::session::{AdminForm, AdminVisitor, Visitor};
 use super::{Layout, PageError, html, notice, see_other};
 use crate::error::ApiError;
@@ -376,6 +377,8 @@ struct MemberPage {
     mentors: Vec<(String, String, bool)>,
     subscriptions: Vec<SubscriptionLine>,
     invoices: Vec<InvoiceLine>,
+    credits: i64,
+    payments: Vec<PaymentRow>,
     events: Vec<EventLine>,
     audit: Vec<AuditLine>,
 }
@@ -403,6 +406,7 @@ pub async fn member(
     let audit_entries = state.store.audit_about(&format!("user:{id}"), 50).await?;
     let mentors = state.store.mentors().await?;
     let current_mentor = row.mentor.as_ref().map(|(m, _)| *m);
+    let (credits, payments) = member_payments(&state, id).await?;
     let page = MemberPage {
         layout: Layout::new(&state, Some(&admin), "Member", "admin-members"),
         notice: notice(query.get("notice").map(String::as_str)),
@@ -436,6 +440,8 @@ pub async fn member(
             })
             .collect(),
         invoices: invoices.iter().map(InvoiceLine::of).collect(),
+        credits,
+        payments,
         events: events.iter().map(event_line).collect(),
         audit: audit_entries.iter().map(audit_line).collect(),
         member: member_line(&state, &row),

@@ -3,43 +3,19 @@
 
 use time::OffsetDateTime;
 use time::macros::format_description;
+use tollgate_core::money::{Currency, Money};
 use tollgate_core::plan::Plan;
 
 /// Digits after the decimal point of a currency (ISO 4217 exponents Stripe uses).
 fn exponent(currency: &str) -> u32 {
-    match currency.to_ascii_lowercase().as_str() {
-        "bif" | "clp" | "djf" | "gnf" | "jpy" | "kmf" | "krw" | "mga" | "pyg" | "rwf" | "ugx"
-        | "vnd" | "vuv" | "xaf" | "xof" | "xpf" => 0,
-        "bhd" | "jod" | "kwd" | "omr" | "tnd" => 3,
-        _ => 2,
-    }
+    Currency::parse(currency).map_or(2, |c| c.exponent())
 }
 
-fn symbol(currency: &str) -> Option<&'static str> {
-    Some(match currency.to_ascii_lowercase().as_str() {
-        "usd" => "$",
-        "eur" => "€",
-        "gbp" => "£",
-        "jpy" => "¥",
-        _ => return None,
-    })
-}
-
-/// `$49.00`, `€9.50`, `¥500`, `12.345 KWD`; negative amounts as `−$5.00`.
+/// `$49.00`, `€9.50`, `¥500`, `12.345 KWD`; negative amounts as `−$5.00` (core's `Money::display`).
 pub fn money(minor: i64, currency: &str) -> String {
-    let digits = exponent(currency);
-    let sign = if minor < 0 { "−" } else { "" };
-    let abs = minor.unsigned_abs();
-    let unit = 10u64.pow(digits);
-    let whole = group(abs / unit);
-    let number = if digits == 0 {
-        whole
-    } else {
-        format!("{whole}.{:0width$}", abs % unit, width = digits as usize)
-    };
-    match symbol(currency) {
-        Some(symbol) => format!("{sign}{symbol}{number}"),
-        None => format!("{sign}{number} {}", currency.to_ascii_uppercase()),
+    match Currency::parse(currency) {
+        Ok(currency) => Money::new(minor, currency).display(),
+        Err(_) => format!("{minor} {currency}"),
     }
 }
 
@@ -67,17 +43,6 @@ pub fn plan_price(plan: &Plan) -> String {
         price(plan.amount, &plan.currency),
         plan.interval.as_str()
     )
-}
-
-fn group(mut n: u64) -> String {
-    let mut parts = Vec::new();
-    while n >= 1000 {
-        parts.push(format!("{:03}", n % 1000));
-        n /= 1000;
-    }
-    parts.push(n.to_string());
-    parts.reverse();
-    parts.join(",")
 }
 
 /// `12 March 2026` (UTC).

@@ -13,10 +13,13 @@ use serde::Deserialize;
 use tollgate_core::account::{self, AccountError, Role};
 use tollgate_core::api_key::{self, ApiKeyError};
 use tollgate_core::billing::{BillingError, CheckoutUrls};
+use tollgate_core::credits::Purchase;
 use tollgate_core::invoice::Invoice;
+use tollgate_core::payment::Payment;
+use tollgate_core::store::{Page, PaymentFilter};
 use tollgate_core::stripe::{CheckoutSessionId, SubscriptionStatus};
 use tollgate_core::subscription::{BillingSummary, PaymentStatus};
-use tollgate_core::{ApiKeyId, Email, Secret};
+use tollgate_core::{ApiKeyId, Email, Secret, UserId};
 
 use super::format::{date, datetime, money, plan_price};
 use super::session::{MaybeVisitor, OpenForm, SignedForm, Visitor, form_token};
@@ -398,6 +401,87 @@ struct Dashboard {
     can_cancel: bool,
     can_resume: bool,
     invoices: Vec<InvoiceLine>,
+    credits: CreditsView,
+}
+
+/// The dashboard's credits section: balance, packs on sale, usage, referral code, purchases.
+struct CreditsView {
+    balance: String,
+    negative: bool,
+    packs: Vec<PackOffer>,
+    usage: Vec<(String, String)>,
+    referral_code: String,
+    payments: Vec<CreditPaymentLine>,
+}
+
+struct PackOffer {
+    id: String,
+    name: String,
+    price: String,
+}
+
+pub struct CreditPaymentLine {
+    pub date: String,
+    pub what: String,
+    pub amount: String,
+    pub status: &'static str,
+}
+
+impl CreditPaymentLine {
+    pub fn of(payment: &Payment) -> Self {
+        Self {
+            date: date(payment.completed_at.unwrap_or(payment.created_at)),
+            what: payment
+                .description
+                .clone()
+                .unwrap_or_else(|| format!("{} credits", payment.credits)),
+            amount: money(payment.amount, payment.currency.as_str()),
+            status: payment.status.as_str(),
+        }
+    }
+}
+
+async fn credits_view(state: &AppState, user: UserId) -> Result<CreditsView, PageError> {
+    let billing = state.billing();
+    let balance = billing.balance(user).await?;
+    let usage = billing.usage(user).await?;
+    let referral = billing.referral(user).await?;
+    let payments = billing
+        .payments(
+            &PaymentFilter {
+                user: Some(user),
+                status: None,
+            },
+            Page {
+                limit: 20,
+                before: None,
+            },
+        )
+        .await?;
+    Ok(CreditsView {
+        balance: balance.balance.credits.to_string(),
+        negative: balance.negative,
+        packs: state
+            .credits
+            .packs
+            .iter()
+            .map(|p| PackOffer {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                price: p.price.display(),
+            })
+            .collect(),
+        usage: usage
+            .features
+            .iter()
+            .map(|f| {
+                let limit = f.limit.map_or("unlimited".to_string(), |l| l.to_string());
+                (f.feature.clone(), format!("{} of {limit}", f.used))
+            })
+            .collect(),
+        referral_code: referral.code,
+        payments: payments.iter().map(CreditPaymentLine::of).collect(),
+    })
 }
 
 pub async fn home(
@@ -451,8 +535,34 @@ pub async fn dashboard(
         can_cancel: live && sub.is_some_and(|s| !s.cancel_at_period_end),
         can_resume: live && sub.is_some_and(|s| s.cancel_at_period_end),
         invoices: invoices.iter().map(InvoiceLine::of).collect(),
+        credits: credits_view(&state, visitor.user.id).await?,
     };
     Ok(html(&page))
+}
+
+#[derive(Deserialize)]
+pub struct BuyCreditsForm {
+    package: String,
+}
+
+/// Starts a Checkout for a credit pack and sends the member there (303); the credits arrive
+/// only with Stripe's event.
+pub async fn buy_credits(
+    State(state): State<AppState>,
+    SignedForm { visitor, form }: SignedForm<BuyCreditsForm>,
+) -> Result<Response, PageError> {
+    let urls = CheckoutUrls {
+        success: state.url("/dashboard?notice=credits_pending"),
+        cancel: state.url("/dashboard?notice=checkout_cancelled"),
+    };
+    let started = state
+        .billing()
+        .start_credit_checkout(&visitor.user, &Purchase::Pack(form.package), &urls)
+        .await?;
+    match started.url {
+        Some(url) => Ok(see_other(&url)),
+        None => Err(ApiError::Internal("Stripe returned a session without a URL".into()).into()),
+    }
 }
 
 #[derive(Deserialize)]

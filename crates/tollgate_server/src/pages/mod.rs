@@ -9,6 +9,7 @@ mod chart;
 pub mod format;
 mod layout;
 mod member;
+mod refunds;
 pub mod session;
 
 use askama::Template;
@@ -32,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(member::login_page).post(member::login))
         .route("/logout", post(member::logout))
         .route("/billing/subscribe", post(member::subscribe))
+        .route("/billing/credits", post(member::buy_credits))
         .route("/billing/return", get(member::checkout_return))
         .route("/billing/portal", post(member::portal))
         .route("/billing/cancel", post(member::cancel))
@@ -45,6 +47,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/admin/mentors",
             get(admin::mentors).post(admin::create_mentor),
+        )
+        .route(
+            "/admin/payments/{id}/refund",
+            get(refunds::confirm).post(refunds::refund),
         )
         .route("/admin/events", get(admin::events))
         .route("/admin/events/replay-failed", post(admin::replay_failed))
@@ -155,6 +161,10 @@ pub fn see_other(path: &str) -> Response {
 pub fn notice(key: Option<&str>) -> Option<&'static str> {
     Some(match key? {
         "checkout_cancelled" => "Checkout was cancelled; nothing was charged.",
+        "credits_pending" => {
+            "Thank you: your credits appear as soon as Stripe confirms the payment."
+        }
+        "refund_requested" => "Refund issued; it is applied when Stripe confirms it.",
         "cancelled" => "Your subscription will end at the end of the paid period.",
         "resumed" => "Your subscription will renew as before.",
         "already_subscribed" => "You already have a subscription; manage it below.",

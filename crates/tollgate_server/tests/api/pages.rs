@@ -45,6 +45,7 @@ async fn admin_pages_send_anonymous_visitors_to_login_and_refuse_members() {
             "/admin/mentors",
             "/admin/events",
             "/admin/audit",
+            "/admin/payments/00000000-0000-4000-8000-000000000001/refund",
         ] {
             let response = member.get(app.url(path)).send().await.expect("get");
             assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
@@ -65,6 +66,7 @@ async fn a_form_without_the_sessions_csrf_token_changes_nothing() {
         let (member, _) = app.signup("member@example.com").await;
         for (path, body) in [
             ("/billing/subscribe", "plan=membership"),
+            ("/billing/credits", "package=credits_1000"),
             ("/account/keys", "name=stolen"),
             ("/logout", ""),
         ] {
@@ -88,6 +90,15 @@ async fn a_form_without_the_sessions_csrf_token_changes_nothing() {
             .await
             .expect("json");
         assert_eq!(keys["data"], json!([]), "no key was created");
+        let payments: serde_json::Value = member
+            .get(app.url("/api/v1/payments"))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(payments["data"], json!([]), "no purchase was started");
         assert_eq!(
             app.summary(&member).await["subscription_status"],
             "preapproved",

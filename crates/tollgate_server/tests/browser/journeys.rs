@@ -265,3 +265,74 @@ async fn markup_in_names_and_emails_renders_as_text() {
         "no markup ran"
     );
 }
+
+#[tokio::test]
+async fn buying_credits_updates_the_balance_and_a_refund_from_the_console_updates_the_history() {
+    let Some(j) = Journey::start().await else {
+        return;
+    };
+    let b = &j.browser;
+    j.sign_up("credits@example.com").await;
+    b.wait_for_text("#credit-balance", "0 credits", 5).await;
+    b.find_with_text("button", "Buy 1,000 credits")
+        .await
+        .click()
+        .await;
+    b.find("input[name=card_number]")
+        .await
+        .type_text("4242 4242 4242 4242")
+        .await;
+    b.find("input[name=name]").await.type_text("Ada").await;
+    j.submit_payment().await;
+    b.wait_for_text("h1", "Your billing", 10).await;
+    // The balance moves only when Stripe's event has been applied: reload until it has.
+    let mut balance = String::new();
+    for _ in 0..60 {
+        b.goto(&j.url("/dashboard")).await;
+        balance = b.find("#credit-balance").await.text().await;
+        if balance == "1000 credits" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(balance, "1000 credits");
+    let purchases = b.find("#credit-payments").await.text().await;
+    assert!(purchases.contains("completed"), "{purchases}");
+    b.screenshot("dashboard-credits").await;
+
+    // The admin refunds $4 of it, through the confirmation step.
+    let member = j.user_id("credits@example.com").await;
+    j.make_admin("boss@example.com").await;
+    b.find_with_text("button", "Log out").await.click().await;
+    b.wait_for_text("h1", "Log in", 10).await;
+    j.log_in("boss@example.com").await;
+    b.goto(&j.url(&format!("/admin/members/{member}"))).await;
+    b.find_with_text("a", "Refund…").await.click().await;
+    b.wait_for_text("h1", "Refund a payment", 10).await;
+    assert_eq!(b.find("#refund-remaining").await.text().await, "$10.00");
+    b.screenshot("admin-refund-confirm").await;
+    b.find("#refund-amount").await.type_text("400").await;
+    b.find("#refund-reason")
+        .await
+        .type_text("asked nicely")
+        .await;
+    b.find("#confirm-refund").await.click().await;
+    b.wait_for_text("[role=status]", "Refund issued", 10).await;
+    let mut row = String::new();
+    for _ in 0..60 {
+        b.goto(&j.url(&format!("/admin/members/{member}"))).await;
+        row = b.find("#member-payments").await.text().await;
+        if row.contains("partially_refunded") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(
+        row.contains("partially_refunded") && row.contains("$4.00"),
+        "{row}"
+    );
+    assert_eq!(b.find("#member-credits").await.text().await, "600");
+    b.screenshot("admin-member-refunded").await;
+    let balance = j.app.store.balance(member).await.expect("balance");
+    assert_eq!(balance.credits, 600);
+}
