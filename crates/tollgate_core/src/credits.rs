@@ -329,6 +329,26 @@ impl Billing<'_> {
         Ok(self.store.payments(filter, page).await?)
     }
 
+    /// A user's latest payments, newest first.
+    pub async fn payments_of(
+        &self,
+        user: UserId,
+        limit: u32,
+    ) -> Result<Vec<Payment>, BillingError> {
+        let filter = PaymentFilter {
+            user: Some(user),
+            status: None,
+        };
+        self.payments(
+            &filter,
+            Page {
+                limit,
+                before: None,
+            },
+        )
+        .await
+    }
+
     pub async fn balance(&self, user: UserId) -> Result<BalanceView, BillingError> {
         let balance = self.store.balance(user).await?;
         let recent = self

@@ -16,7 +16,6 @@ use tollgate_core::billing::{BillingError, CheckoutUrls};
 use tollgate_core::credits::Purchase;
 use tollgate_core::invoice::Invoice;
 use tollgate_core::payment::Payment;
-use tollgate_core::store::{Page, PaymentFilter};
 use tollgate_core::stripe::{CheckoutSessionId, SubscriptionStatus};
 use tollgate_core::subscription::{BillingSummary, PaymentStatus};
 use tollgate_core::{ApiKeyId, Email, Secret, UserId};
@@ -446,18 +445,7 @@ async fn credits_view(state: &AppState, user: UserId) -> Result<CreditsView, Pag
     let balance = billing.balance(user).await?;
     let usage = billing.usage(user).await?;
     let referral = billing.referral(user).await?;
-    let payments = billing
-        .payments(
-            &PaymentFilter {
-                user: Some(user),
-                status: None,
-            },
-            Page {
-                limit: 20,
-                before: None,
-            },
-        )
-        .await?;
+    let payments = billing.payments_of(user, 20).await?;
     Ok(CreditsView {
         balance: balance.balance.credits.to_string(),
         negative: balance.negative,

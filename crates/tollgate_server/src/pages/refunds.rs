@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 use tollgate_core::payment::Payment;
-use tollgate_core::store::{Page, PaymentFilter};
 use tollgate_core::{PaymentId, UserId};
 
 use super::format::{date, money};
@@ -51,18 +50,7 @@ pub async fn member_payments(
 ) -> Result<(i64, Vec<PaymentRow>), PageError> {
     let billing = state.billing();
     let balance = billing.balance(user).await?.balance.credits;
-    let payments = billing
-        .payments(
-            &PaymentFilter {
-                user: Some(user),
-                status: None,
-            },
-            Page {
-                limit: 50,
-                before: None,
-            },
-        )
-        .await?;
+    let payments = billing.payments_of(user, 50).await?;
     Ok((balance, payments.iter().map(PaymentRow::of).collect()))
 }
 

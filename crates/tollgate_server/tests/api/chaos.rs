@@ -57,19 +57,7 @@ async fn duplicated_reordered_delayed_and_failed_first_deliveries_end_in_the_cle
     for app in TestApp::all().await {
         let clean = journey(&app, "clean@example.com").await;
         let emulator = app.running().emulator_url().expect("emulated").to_string();
-        let chaos = browser()
-            .post(format!("{emulator}/_emulator/chaos"))
-            .form(&[
-                ("duplicate", "0.5"),
-                ("reorder", "0.3"),
-                ("delay", "0.3"),
-                ("delay_ms", "150"),
-                ("fail_first_attempt", "0.3"),
-            ])
-            .send()
-            .await
-            .expect("set chaos");
-        assert_eq!(chaos.status(), StatusCode::OK);
+        app.set_chaos("0.5").await;
         let chaotic = journey(&app, "chaos@example.com").await;
         assert_eq!(chaotic, clean);
         assert_eq!(clean["subscription_status"], "paid");

@@ -148,20 +148,7 @@ async fn a_ten_dollar_pack_paid_with_4242_grants_exactly_1000_credits_however_of
 #[tokio::test]
 async fn duplicated_and_reordered_deliveries_still_grant_the_credits_once() {
     for app in TestApp::all().await {
-        let emulator = app.running().emulator_url().expect("emulated").to_string();
-        let chaos = browser()
-            .post(format!("{emulator}/_emulator/chaos"))
-            .form(&[
-                ("duplicate", "1.0"),
-                ("reorder", "0.5"),
-                ("delay", "0.3"),
-                ("delay_ms", "150"),
-                ("fail_first_attempt", "0.3"),
-            ])
-            .send()
-            .await
-            .expect("set chaos");
-        assert_eq!(chaos.status(), StatusCode::OK);
+        app.set_chaos("1.0").await;
         let (client, csrf) = app.signup("chaos-buyer@example.com").await;
         app.buy_and_pay(&client, &csrf, "credits_1000").await;
         settle(&app).await;

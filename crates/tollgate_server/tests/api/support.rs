@@ -134,6 +134,25 @@ pub fn now_unix() -> i64 {
 }
 
 impl TestApp {
+    /// Turns on the emulator's chaos knobs: each delivery duplicated with probability
+    /// `duplicate`, and some reordered, delayed and failed on their first attempt.
+    pub async fn set_chaos(&self, duplicate: &str) {
+        let emulator = self.running().emulator_url().expect("emulated").to_string();
+        let chaos = browser()
+            .post(format!("{emulator}/_emulator/chaos"))
+            .form(&[
+                ("duplicate", duplicate),
+                ("reorder", "0.3"),
+                ("delay", "0.3"),
+                ("delay_ms", "150"),
+                ("fail_first_attempt", "0.3"),
+            ])
+            .send()
+            .await
+            .expect("set chaos");
+        assert_eq!(chaos.status(), StatusCode::OK);
+    }
+
     /// Pays a hosted checkout page with a test card, as a person submitting the form would.
     /// Returns the page's answer (303 to success_url, or 402 with the decline).
     pub async fn pay(&self, checkout_url: &str, card: &str) -> Response {

@@ -26,12 +26,18 @@ async fn a_member_who_pays_with_4242_sees_paid_on_the_dashboard() {
     b.screenshot("emulator-checkout").await;
     j.submit_payment().await;
 
-    // Back on tollgate: the return page waits for Stripe's word, then shows it.
-    assert!(
-        b.current_url()
-            .await
-            .starts_with(&j.url("/billing/return?session_id=cs_test_"))
-    );
+    // Back on tollgate: the return page waits for Stripe's word, then shows it. The browser
+    // may still be on its way from the emulator's page: wait for the address to change.
+    let expected = j.url("/billing/return?session_id=cs_test_");
+    let mut url = String::new();
+    for _ in 0..150 {
+        url = b.current_url().await;
+        if url.starts_with(&expected) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(url.starts_with(&expected), "landed on {url}");
     b.wait_for_text("#return-status", "Stripe confirmed your payment", 30)
         .await;
     b.screenshot("checkout-return").await;
