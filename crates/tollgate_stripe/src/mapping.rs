@@ -125,19 +125,24 @@ pub fn checkout_session(session: CheckoutSession) -> Result<CheckoutSnapshot, St
         url: session.url,
         amount_total: session.amount_total,
         currency: session.currency.map(|c| c.to_string()),
-        payment_intent: session
-            .payment_intent
-            .as_ref()
-            .map(|p| {
-                id(
-                    p.id().as_str(),
-                    StripePaymentIntentId::parse,
-                    "payment intent id",
-                )
-            })
-            .transpose()?,
+        payment_intent: intent_id(session.payment_intent.as_ref())?,
         expires_at: timestamp(session.expires_at)?,
     })
+}
+
+/// The id of an expandable PaymentIntent reference, if there is one.
+fn intent_id(
+    intent: Option<&stripe_types::Expandable<PaymentIntent>>,
+) -> Result<Option<StripePaymentIntentId>, StripeError> {
+    intent
+        .map(|p| {
+            id(
+                p.id().as_str(),
+                StripePaymentIntentId::parse,
+                "payment intent id",
+            )
+        })
+        .transpose()
 }
 
 pub fn payment_intent(intent: PaymentIntent) -> Result<PaymentIntentSnapshot, StripeError> {
@@ -183,17 +188,7 @@ pub fn refund(refund: Refund) -> Result<RefundSnapshot, StripeError> {
             .as_ref()
             .map(|c| id(c.id().as_str(), StripeChargeId::parse, "charge id"))
             .transpose()?,
-        payment_intent: refund
-            .payment_intent
-            .as_ref()
-            .map(|p| {
-                id(
-                    p.id().as_str(),
-                    StripePaymentIntentId::parse,
-                    "payment intent id",
-                )
-            })
-            .transpose()?,
+        payment_intent: intent_id(refund.payment_intent.as_ref())?,
         reason: refund.reason.map(|r| r.as_str().to_owned()),
         metadata: metadata(refund.metadata.unwrap_or_default()),
     })

@@ -186,10 +186,7 @@ pub async fn signup(
             password,
             role: Role::User,
             actor: None,
-            signup: account::Signup {
-                referred_by: None,
-                credits: state.credits.signup_credits,
-            },
+            signup: crate::routes::accounts::signup_extras(&state, None).await?,
         },
     )
     .await

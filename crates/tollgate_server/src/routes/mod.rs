@@ -1,6 +1,6 @@
 //! The route table: every path tollgate serves and the layers around them.
 
-mod accounts;
+pub(crate) mod accounts;
 mod admin;
 mod api_keys;
 mod billing;
