@@ -68,6 +68,16 @@ struct WebhookArgs {
     /// Deadline of each phase (sending, draining), in seconds.
     #[arg(long, default_value_t = 600)]
     phase_timeout: u64,
+    /// An extra `KEY=VALUE` in the server's environment (repeatable), e.g. to compare settings A/B.
+    #[arg(long = "server-env", value_parser = parse_env)]
+    server_env: Vec<(String, String)>,
+}
+
+fn parse_env(pair: &str) -> Result<(String, String), String> {
+    match pair.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{pair}`")),
+    }
 }
 
 /// Start-up and shutdown are bounded too.
@@ -215,8 +225,13 @@ async fn measure(
             ("DATABASE_URL".into(), database.url().to_string()),
             ("STRIPE_WEBHOOK_SECRET".into(), secret.clone()),
             ("TOLLGATE_EMULATOR_STATE_FILE".into(), String::new()),
-            ("RUST_LOG".into(), "warn".into()),
-        ],
+            // async-stripe warns on every 404, which the drain expects for its synthetic
+            // invoices: errors only from it, as tollgate's own default filter has it.
+            ("RUST_LOG".into(), "warn,stripe=error".into()),
+        ]
+        .into_iter()
+        .chain(args.server_env.iter().cloned())
+        .collect(),
     };
     let postgres = database.postgres_name();
 

@@ -14,13 +14,15 @@ const BUCKETS: [f64; 12] = [
 
 #[derive(Default)]
 pub struct Metrics {
-    inner: Mutex<Inner>,
+    inner: Mutex<BTreeMap<String, RouteMetrics>>,
 }
 
+/// One route's figures. A route sees a handful of (method, status) pairs, so a short list
+/// searched in place is enough; nothing is allocated once a pair has been seen.
 #[derive(Default)]
-struct Inner {
-    requests: BTreeMap<(String, String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
+struct RouteMetrics {
+    requests: Vec<(String, u16, u64)>,
+    latency: Histogram,
 }
 
 #[derive(Default)]
@@ -32,12 +34,20 @@ struct Histogram {
 
 impl Metrics {
     pub fn record(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        *inner
+        let mut routes = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let figures = match routes.get_mut(route) {
+            Some(figures) => figures,
+            None => routes.entry(route.to_string()).or_default(),
+        };
+        match figures
             .requests
-            .entry((route.to_string(), method.to_string(), status))
-            .or_default() += 1;
-        let histogram = inner.latency.entry(route.to_string()).or_default();
+            .iter_mut()
+            .find(|(m, s, _)| m == method && *s == status)
+        {
+            Some((_, _, count)) => *count += 1,
+            None => figures.requests.push((method.to_string(), status, 1)),
+        }
+        let histogram = &mut figures.latency;
         let seconds = elapsed.as_secs_f64();
         for (bucket, bound) in histogram.buckets.iter_mut().zip(BUCKETS) {
             if seconds <= bound {
@@ -49,25 +59,30 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let routes = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
         out.push_str(
             "# HELP tollgate_http_requests_total HTTP requests by route, method and status.\n",
         );
         out.push_str("# TYPE tollgate_http_requests_total counter\n");
-        for ((route, method, status), count) in &inner.requests {
-            let _ = writeln!(
-                out,
-                "tollgate_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {count}",
-                escape(route)
-            );
+        for (route, figures) in routes.iter() {
+            let route = escape(route);
+            let mut requests: Vec<_> = figures.requests.iter().collect();
+            requests.sort();
+            for (method, status, count) in requests {
+                let _ = writeln!(
+                    out,
+                    "tollgate_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {count}"
+                );
+            }
         }
         out.push_str(
             "# HELP tollgate_http_request_duration_seconds HTTP request latency by route.\n",
         );
         out.push_str("# TYPE tollgate_http_request_duration_seconds histogram\n");
-        for (route, histogram) in &inner.latency {
+        for (route, figures) in routes.iter() {
             let route = escape(route);
+            let histogram = &figures.latency;
             for (bound, count) in BUCKETS.iter().zip(histogram.buckets) {
                 let _ = writeln!(
                     out,

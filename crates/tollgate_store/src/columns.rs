@@ -1,10 +1,39 @@
 //! Conversions between column values and domain types, and from driver errors to `StoreError`.
 //! Times are unix milliseconds in BIGINT columns: the one time type both databases share.
 
+use std::fmt::Write;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 use tollgate_core::StoreError;
+
+use crate::Backend;
+
+/// Appends the rows of a multi-row `VALUES` list: `rows` tuples of `columns` parameters, bound
+/// in order. SQLite gets anonymous `?`: sqlx looks the name of every numbered parameter up in
+/// SQLite's list of names, which is quadratic in a statement of hundreds of parameters (4% of
+/// the webhook path's CPU). PostgreSQL gets `$1, $2, …`.
+pub fn push_values(sql: &mut String, backend: Backend, rows: usize, columns: usize) {
+    sql.reserve(rows * columns * 6);
+    let mut number = 0;
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            number += 1;
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    let _ = write!(sql, "${number}");
+                }
+            }
+        }
+        sql.push(')');
+    }
+}
 
 pub fn millis(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)

@@ -63,7 +63,7 @@ pub struct SqlStore {
 }
 
 /// The migrations this build knows, embedded in the binary; numbered and never edited once landed.
-pub fn migrator() -> Migrator {
+pub fn migrator(backend: Backend) -> Migrator {
     let migration = |version: i64, description: &'static str, sql: &'static str| {
         Migration::new(
             version,
@@ -83,6 +83,17 @@ pub fn migrator() -> Migrator {
             migration(2, "billing", include_str!("../migrations/0002_billing.sql")),
             migration(3, "credits", include_str!("../migrations/0003_credits.sql")),
             migration(4, "mentors", include_str!("../migrations/0004_mentors.sql")),
+            // The one migration whose text differs by dialect; each database only ever sees its own.
+            migration(
+                5,
+                "inbox storage",
+                match backend {
+                    Backend::Postgres => {
+                        include_str!("../migrations/0005_inbox_storage.postgres.sql")
+                    }
+                    Backend::Sqlite => include_str!("../migrations/0005_inbox_storage.sqlite.sql"),
+                },
+            ),
         ]),
         ignore_missing: false,
         // Several instances starting at once on one PostgreSQL take an advisory lock in turn.
@@ -163,11 +174,11 @@ impl SqlStore {
     /// versions it applied.
     pub async fn migrate(&self) -> Result<Vec<i64>, ConnectError> {
         let before = self.applied_version().await.unwrap_or(0);
-        migrator()
+        migrator(self.backend)
             .run(&self.write)
             .await
             .map_err(|e| ConnectError::Migrate(e.to_string()))?;
-        let applied: Vec<i64> = migrator()
+        let applied: Vec<i64> = migrator(self.backend)
             .migrations
             .iter()
             .map(|m| m.version)

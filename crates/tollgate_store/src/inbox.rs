@@ -3,7 +3,6 @@
 //! claims), settling, listing and replay.
 
 use std::collections::HashSet;
-use std::fmt::Write;
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor};
@@ -13,7 +12,7 @@ use tollgate_core::inbox::{EventStatus, InboxEvent, NewEvent, Settlement};
 use tollgate_core::store::Page;
 use tollgate_core::stripe::StripeEventId;
 
-use crate::columns::{db_error, get, get_opt_time, get_time, millis, parse};
+use crate::columns::{db_error, get, get_opt_time, get_time, millis, parse, push_values};
 use crate::{Backend, SqlStore};
 
 /// Rows per statement of `insert_events` and `settle`: at most 10 parameters each, well below
@@ -46,34 +45,15 @@ pub(crate) fn event_from_row(row: &AnyRow) -> Result<InboxEvent, StoreError> {
 /// One multi-row `INSERT … ON CONFLICT (id) DO NOTHING RETURNING id`; adds the ids it stored.
 async fn insert_rows<'e>(
     executor: impl Executor<'e, Database = Any>,
+    backend: Backend,
     fresh: &[&NewEvent],
     inserted: &mut HashSet<String>,
 ) -> Result<(), StoreError> {
-    const COLUMNS: usize = 10;
-    let mut sql = String::with_capacity(200 + fresh.len() * 64);
-    sql.push_str(
+    let mut sql = String::from(
         "INSERT INTO stripe_events (id, type, account, created, api_version, livemode, payload, \
-             status, attempts, received_at, next_attempt_at, processed_at) VALUES ",
+             status, received_at, next_attempt_at, processed_at) VALUES ",
     );
-    for row in 0..fresh.len() {
-        let p = row * COLUMNS;
-        let _ = write!(
-            sql,
-            "{}(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, 0, ${}, ${}, ${})",
-            if row == 0 { "" } else { ", " },
-            p + 1,
-            p + 2,
-            p + 3,
-            p + 4,
-            p + 5,
-            p + 6,
-            p + 7,
-            p + 8,
-            p + 9,
-            p + 9,
-            p + 10
-        );
-    }
+    push_values(&mut sql, backend, fresh.len(), 11);
     // RETURNING lists only the rows inserted: an id missing from it was already stored.
     sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
     let mut query = sqlx::query(&sql);
@@ -89,6 +69,7 @@ async fn insert_rows<'e>(
             .bind(i64::from(event.livemode))
             .bind(event.payload.as_str())
             .bind(event.status.as_str())
+            .bind(received)
             .bind(received)
             .bind(processed);
     }
@@ -114,12 +95,12 @@ impl SqlStore {
         }
         if fresh.len() <= MAX_ROWS_PER_INSERT {
             // One statement is one transaction: no BEGIN/COMMIT round trips.
-            insert_rows(&self.write, &fresh, &mut inserted).await?;
+            insert_rows(&self.write, self.backend(), &fresh, &mut inserted).await?;
         } else {
             // Chunks keep each statement below SQLite's 32 766 bound parameters.
             let mut tx = self.write.begin().await.map_err(db_error)?;
             for chunk in fresh.chunks(MAX_ROWS_PER_INSERT) {
-                insert_rows(&mut *tx, chunk, &mut inserted).await?;
+                insert_rows(&mut *tx, self.backend(), chunk, &mut inserted).await?;
             }
             tx.commit().await.map_err(db_error)?;
         }
@@ -170,7 +151,6 @@ impl SqlStore {
         settlements: &[Settlement],
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        const COLUMNS: usize = 5;
         if settlements.is_empty() {
             return Ok(());
         }
@@ -180,19 +160,7 @@ impl SqlStore {
             let mut sql = String::from(
                 "WITH v (id, status, last_error, next_attempt_at, processed_at) AS (VALUES ",
             );
-            for row in 0..chunk.len() {
-                let p = row * COLUMNS;
-                let _ = write!(
-                    sql,
-                    "{}(${}, ${}, ${}, ${}, ${})",
-                    if row == 0 { "" } else { ", " },
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4,
-                    p + 5
-                );
-            }
+            push_values(&mut sql, self.backend(), chunk.len(), 5);
             sql.push_str(
                 ") UPDATE stripe_events SET status = v.status, last_error = v.last_error, \
                      next_attempt_at = COALESCE(v.next_attempt_at, stripe_events.next_attempt_at), \

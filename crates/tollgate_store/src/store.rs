@@ -30,7 +30,7 @@ use crate::columns::db_error;
 impl Store for SqlStore {
     async fn ready(&self) -> Result<(), StoreError> {
         let applied = self.applied_version().await.map_err(db_error)?;
-        let expected = crate::database::migrator()
+        let expected = crate::database::migrator(self.backend())
             .migrations
             .iter()
             .map(|m| m.version)

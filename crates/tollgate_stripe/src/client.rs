@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use stripe::{ClientBuilder, IdempotencyKey, RequestStrategy, StripeRequest};
+use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_billing::invoice::RetrieveInvoice;
 use stripe_billing::subscription::{CancelSubscription, RetrieveSubscription, UpdateSubscription};
@@ -36,6 +36,7 @@ use tollgate_core::stripe::{
     StripeRefundId, StripeSubscriptionId, SubscriptionSnapshot,
 };
 
+use crate::transport::Transport;
 use crate::{backoff, error, mapping};
 
 /// The Stripe API version every request is made with: the one async-stripe 1.0.0-rc.10 is generated
@@ -86,7 +87,7 @@ pub enum ClientConfigError {
 /// tollgate's Stripe client: cheap to clone, safe to share.
 #[derive(Clone)]
 pub struct StripeClient {
-    inner: stripe::Client,
+    inner: Transport,
     max_retries: u32,
     first_retry_delay: Duration,
 }
@@ -110,17 +111,7 @@ impl StripeClient {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ClientConfigError::ApiBase(base.to_owned()));
         }
-        // async-stripe appends `v1/…` to the base as given.
-        let base = format!("{}/", base.trim_end_matches('/'));
-        let inner = ClientBuilder::new(key.as_str())
-            .url(base.clone())
-            .timeout(config.timeout)
-            .app_info("tollgate", Some(env!("CARGO_PKG_VERSION").to_owned()), None)
-            .build()
-            .map_err(|e| match e {
-                stripe::StripeError::ClientError(_) => ClientConfigError::SecretKey,
-                _ => ClientConfigError::ApiBase(base),
-            })?;
+        let inner = Transport::new(key, base, API_VERSION, config.timeout)?;
         Ok(Self {
             inner,
             max_retries: config.max_retries,

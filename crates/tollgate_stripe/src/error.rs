@@ -8,9 +8,9 @@ use tollgate_core::stripe::StripeError;
 
 use crate::backoff;
 
-/// async-stripe's words (1.0.0-rc.10, pinned) for an error status whose body is not Stripe's JSON,
-/// such as a load balancer's 502 page; the status itself is not kept, but such answers are transient.
-const UNREADABLE_ERROR_BODY: &str = "error deserializing Stripe error";
+/// An error status whose body is not Stripe's JSON, such as a load balancer's 502 page; the
+/// status itself is not kept, but such answers are transient.
+use crate::transport::UNREADABLE_ERROR_BODY;
 
 /// Whether the failed attempt may succeed if sent again with the same idempotency key.
 pub fn is_retryable(error: &ClientError) -> bool {

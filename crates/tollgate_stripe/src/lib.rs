@@ -9,6 +9,7 @@ mod client;
 pub mod envelope;
 mod error;
 mod mapping;
+mod transport;
 pub mod webhook;
 
 pub use client::{

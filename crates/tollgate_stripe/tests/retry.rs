@@ -1,9 +1,11 @@
 //! Failure modes the emulator cannot produce (5xx, 429, slow answers, refused connections), against a tiny scripted server: retries, backoff, timeouts and the idempotency key on every attempt.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, StatusCode};
 use tollgate_core::stripe::{NewCustomer, StripeApi, StripeCustomerId, StripeError};
 use tollgate_core::{Secret, UserId};
@@ -27,20 +29,20 @@ const fn answer(status: u16) -> Answer {
     }
 }
 
-/// What the server saw: the headers of each request.
-type Seen = Arc<Mutex<Vec<HeaderMap>>>;
+/// What the server saw: the connection (the client's address) and the headers of each request.
+type Seen = Arc<Mutex<Vec<(SocketAddr, HeaderMap)>>>;
 
 /// Answers with the script in order, then 200 with the customer fixture; records every request.
 async fn scripted_stripe(script: Vec<Answer>) -> Result<(String, Seen)> {
     let seen: Seen = Arc::default();
     let script = Arc::new(Mutex::new(script));
     let recorded = seen.clone();
-    let handler = move |headers: HeaderMap| {
+    let handler = move |ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap| {
         let (seen, script) = (recorded.clone(), script.clone());
         async move {
             let next = {
                 let mut seen = seen.lock().expect("lock");
-                seen.push(headers);
+                seen.push((peer, headers));
                 let mut script = script.lock().expect("lock");
                 (!script.is_empty()).then(|| script.remove(0))
             };
@@ -72,7 +74,13 @@ async fn scripted_stripe(script: Vec<Answer>) -> Result<(String, Seen)> {
         .route("/v1/customers/{id}", axum::routing::get(handler));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
     Ok((base, seen))
 }
 
@@ -104,8 +112,30 @@ fn header(seen: &Seen, name: &str) -> Vec<Option<String>> {
     seen.lock()
         .expect("lock")
         .iter()
-        .map(|h| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned))
+        .map(|(_, h)| h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned))
         .collect()
+}
+
+#[tokio::test]
+async fn calls_one_after_another_reuse_one_connection() -> Result<()> {
+    // async-stripe's own client opened a connection (and against Stripe a TLS session) per call.
+    let (base, seen) = scripted_stripe(vec![answer(500), answer(404)]).await?;
+    let stripe = client(&base, Duration::from_secs(5))?;
+    let customer = StripeCustomerId::parse(FIXTURE_CUSTOMER_ID)?;
+    // 500 then 404: a retry and an error answer both leave the connection usable.
+    assert!(matches!(
+        stripe.customer(&customer).await,
+        Err(StripeError::NotFound)
+    ));
+    stripe.customer(&customer).await?;
+    stripe.create_customer(&new_customer()).await?;
+    let peers: Vec<SocketAddr> = seen.lock().expect("lock").iter().map(|(p, _)| *p).collect();
+    assert_eq!(peers.len(), 4);
+    assert!(
+        peers.iter().all(|p| *p == peers[0]),
+        "one connection expected, saw {peers:?}"
+    );
+    Ok(())
 }
 
 #[tokio::test]
