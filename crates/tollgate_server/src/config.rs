@@ -118,6 +118,9 @@ pub struct WorkerConfig {
     pub poll_interval_ms: u64,
     /// Events one claim takes.
     pub batch_size: u32,
+    /// Batches in progress at once. Each claims its own events (a lease), so one batch waiting
+    /// on Stripe does not hold up the next; on PostgreSQL they skip each other's rows.
+    pub concurrency: u32,
     /// Attempts before an event is marked failed.
     pub max_attempts: u32,
 }
@@ -128,6 +131,7 @@ impl Default for WorkerConfig {
             enabled: true,
             poll_interval_ms: 500,
             batch_size: 32,
+            concurrency: 2,
             max_attempts: tollgate_core::inbox::MAX_ATTEMPTS,
         }
     }
@@ -442,6 +446,11 @@ const ENVIRONMENT: &[(&str, &str, Kind)] = &[
         Kind::Str,
     ),
     ("TOLLGATE_WORKER_ENABLED", "worker.enabled", Kind::Bool),
+    (
+        "TOLLGATE_WORKER_CONCURRENCY",
+        "worker.concurrency",
+        Kind::Int,
+    ),
     ("TOLLGATE_STRIPE_TEST_CLOCK", "stripe.test_clock", Kind::Str),
     ("TOLLGATE_EMULATOR_BIND", "emulator.bind", Kind::Str),
     (
@@ -639,12 +648,13 @@ impl Config {
         self.credits.validate()?;
         self.usage.validate()?;
         if self.worker.batch_size == 0
+            || self.worker.concurrency == 0
             || self.worker.max_attempts == 0
             || self.worker.poll_interval_ms == 0
         {
             return Err(ConfigError::new(
                 "worker",
-                "poll_interval_ms, batch_size and max_attempts must be at least 1",
+                "poll_interval_ms, batch_size, concurrency and max_attempts must be at least 1",
             ));
         }
         if self

@@ -122,7 +122,9 @@ pub async fn start_with_clock(
     });
     let mut background = vec![tokio::spawn(sweep_sessions(state.clone()))];
     if state.config.worker.enabled {
-        background.push(tokio::spawn(crate::worker::run(state.clone())));
+        for _ in 0..state.config.worker.concurrency {
+            background.push(tokio::spawn(crate::worker::run(state.clone())));
+        }
         background.push(tokio::spawn(crate::notify::run(state.clone())));
     }
     Ok(Running {

@@ -142,8 +142,12 @@ impl SqlStore {
                                 // checkpoint): see
                                 // <https://www.sqlite.org/pragma.html#pragma_synchronous>.
                                 // PostgreSQL is the database for power-loss durability.
+                                // 16 KiB pages hold five 3 kB webhook events where a 4 KiB
+                                // page holds one: about 8% less CPU per delivery measured
+                                // (docs/benchmarks.md). It only applies to a new database,
+                                // so it comes before anything writes the header.
                                 conn.execute(
-                                    "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+                                    "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
                                      PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;",
                                 )
                                 .await?;

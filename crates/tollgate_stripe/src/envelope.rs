@@ -56,10 +56,11 @@ impl EnvelopeError {
     }
 }
 
-/// Reads the envelope of a snapshot or thin event from the raw body.
-pub fn parse_envelope(payload: &[u8]) -> Result<EventEnvelope, EnvelopeError> {
+/// Reads the envelope of a snapshot or thin event from the body, already checked to be UTF-8
+/// (the inbox stores it as text): parsing from `str` does not check each string again.
+pub fn parse_envelope(payload: &str) -> Result<EventEnvelope, EnvelopeError> {
     let raw: RawEvent<'_> =
-        serde_json::from_slice(payload).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+        serde_json::from_str(payload).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
     let id = raw.id.ok_or(EnvelopeError::MissingField("id"))?;
     let id = StripeEventId::parse(&id).map_err(|_| EnvelopeError::InvalidId)?;
     let event_type = raw.event_type.ok_or(EnvelopeError::MissingField("type"))?;
@@ -202,7 +203,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_event_yields_its_id_type_account_and_object() {
-        let envelope = parse_envelope(SNAPSHOT.as_bytes()).expect("parses");
+        let envelope = parse_envelope(SNAPSHOT).expect("parses");
         assert_eq!(
             envelope,
             EventEnvelope {
@@ -220,7 +221,7 @@ mod tests {
 
     #[test]
     fn a_thin_event_yields_its_related_object_context_and_rfc3339_time() {
-        let envelope = parse_envelope(THIN.as_bytes()).expect("parses");
+        let envelope = parse_envelope(THIN).expect("parses");
         assert_eq!(
             envelope,
             EventEnvelope {
@@ -238,7 +239,7 @@ mod tests {
 
     #[test]
     fn the_signature_vector_payload_without_created_is_refused_as_incomplete() {
-        let payload = include_bytes!("../tests/fixtures/signature-test-payload.json");
+        let payload = include_str!("../tests/fixtures/signature-test-payload.json");
         // The vector has no `created`: it is refused as incomplete, not as malformed JSON.
         assert_eq!(
             parse_envelope(payload),
@@ -249,7 +250,7 @@ mod tests {
     #[test]
     fn an_event_without_an_id_is_refused() {
         let body = SNAPSHOT.replace("\"id\": \"evt_1NG8Du2eZvKYlo2CUI79vXWy\",", "");
-        let error = parse_envelope(body.as_bytes()).expect_err("no id");
+        let error = parse_envelope(&body).expect_err("no id");
         assert_eq!(error, EnvelopeError::MissingField("id"));
         assert_eq!(error.code(), "event_field_missing");
     }
@@ -258,7 +259,7 @@ mod tests {
     fn an_event_without_a_type_is_refused() {
         let body = SNAPSHOT.replace("\"type\": \"customer.subscription.updated\"", "\"x\": 1");
         assert_eq!(
-            parse_envelope(body.as_bytes()),
+            parse_envelope(&body),
             Err(EnvelopeError::MissingField("type"))
         );
     }
@@ -266,7 +267,7 @@ mod tests {
     #[test]
     fn an_id_that_is_not_an_event_id_is_refused() {
         let body = SNAPSHOT.replace("evt_1NG8Du2eZvKYlo2CUI79vXWy", "cus_123");
-        let error = parse_envelope(body.as_bytes()).expect_err("wrong kind of id");
+        let error = parse_envelope(&body).expect_err("wrong kind of id");
         assert_eq!(error, EnvelopeError::InvalidId);
         assert_eq!(error.code(), "event_id_invalid");
     }
@@ -279,7 +280,7 @@ mod tests {
             r#"{"id": 5}"#,
             r#"{"id":"evt_1","type":"x","created":"yesterday"}"#,
         ] {
-            let error = parse_envelope(body.as_bytes()).expect_err(body);
+            let error = parse_envelope(body).expect_err(body);
             assert!(
                 matches!(error, EnvelopeError::Malformed(_)),
                 "{body}: {error:?}"
@@ -291,7 +292,7 @@ mod tests {
     #[test]
     fn an_event_without_an_object_has_no_object_id() {
         let body = r#"{"id":"evt_1","type":"ping","created":1,"livemode":true,"api_version":null}"#;
-        let envelope = parse_envelope(body.as_bytes()).expect("parses");
+        let envelope = parse_envelope(body).expect("parses");
         assert_eq!(envelope.object_id, None);
         assert_eq!(envelope.object_type, None);
         assert_eq!(envelope.api_version, None);
@@ -301,7 +302,7 @@ mod tests {
     #[test]
     fn escaped_strings_are_unescaped() {
         let body = r#"{"id":"evt_1","type":"invoice\u002epaid","created":1}"#;
-        let envelope = parse_envelope(body.as_bytes()).expect("parses");
+        let envelope = parse_envelope(body).expect("parses");
         assert_eq!(envelope.event_type, "invoice.paid");
     }
 }

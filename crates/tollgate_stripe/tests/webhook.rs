@@ -120,7 +120,7 @@ async fn an_emulator_delivery_verifies_with_a_rotated_secret_list_and_yields_its
         Err(SignatureError::Mismatch)
     );
 
-    let envelope = parse_envelope(&body)?;
+    let envelope = parse_envelope(std::str::from_utf8(&body)?)?;
     assert!(envelope.id.as_str().starts_with("evt_"));
     assert_eq!(envelope.event_type, "customer.created");
     assert_eq!(envelope.object_id.as_deref(), Some(customer.as_str()));

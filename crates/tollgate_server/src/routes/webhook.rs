@@ -52,8 +52,6 @@ pub async fn receive(
         .webhooks
         .verify(&body, signature, state.clock.now().unix_timestamp())
         .map_err(|e| ApiError::refused(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
-    let envelope = parse_envelope(&body)
-        .map_err(|e| ApiError::refused(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
     let payload = std::str::from_utf8(&body).map_err(|_| {
         ApiError::refused(
             StatusCode::BAD_REQUEST,
@@ -61,6 +59,8 @@ pub async fn receive(
             "the event is not UTF-8 JSON",
         )
     })?;
+    let envelope = parse_envelope(payload)
+        .map_err(|e| ApiError::refused(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
     let status = if inbox::is_handled(&envelope.event_type) {
         EventStatus::Received
     } else {
