@@ -381,13 +381,25 @@ async fn measure(
     );
     report.metric("drained events/s", format!("{:.0}", rate(stored, drain)));
     drained.report(&mut report, "drained event", stored, postgres.is_some());
-    let keeps_up = rate(stored, drain) >= rate(fired.acknowledged, fired.elapsed);
+    // Issue 4: the worker drains at least as fast as the reference server acknowledges (its
+    // upper figure). Against tollgate's own acknowledgement rate it is shown too: whether a
+    // burst as fast as this one would leave a backlog.
+    let reference = if postgres.is_some() { 1500.0 } else { 2900.0 };
+    let drained_per_second = rate(stored, drain);
     report.metric(
         "drain target (issue 4)",
-        if keeps_up {
-            "met (drains at least as fast as the server acknowledges)"
+        if drained_per_second >= reference {
+            format!("met (≥ {reference:.0}/s, what the reference server acknowledges)")
         } else {
-            "NOT met (drains slower than the server acknowledges)"
+            format!("NOT met (< {reference:.0}/s, what the reference server acknowledges)")
+        },
+    );
+    report.metric(
+        "drain against this run's acknowledgements",
+        if drained_per_second >= rate(fired.acknowledged, fired.elapsed) {
+            "keeps up (drains at least as fast as tollgate acknowledged)"
+        } else {
+            "falls behind (drains slower than tollgate acknowledged: a backlog builds during such a burst)"
         },
     );
     report.metric("server log lines (warn+)", log_lines(drain_log_lines));
