@@ -135,20 +135,20 @@ impl SqlStore {
                         .acquire_timeout(Duration::from_secs(30))
                         .after_connect(|conn, _meta| {
                             Box::pin(async move {
-                                // WAL lets readers run beside the writer. With NORMAL sync
-                                // a commit survives a crash of the process (it is in the WAL
-                                // file, i.e. with the OS), but a power loss or kernel crash
-                                // may undo the commits since the WAL was last synced (at a
-                                // checkpoint): see
+                                // WAL lets readers run beside the writer. FULL syncs the WAL
+                                // at every commit, so a committed row survives a power loss
+                                // too (invariant 4: Stripe never resends an event we
+                                // acknowledged). NORMAL would lose the commits since the last
+                                // checkpoint then; with group commit FULL costs one fsync per
+                                // batch, ≈8% more CPU per delivery (docs/benchmarks.md); see
                                 // <https://www.sqlite.org/pragma.html#pragma_synchronous>.
-                                // PostgreSQL is the database for power-loss durability.
                                 // 16 KiB pages hold five 3 kB webhook events where a 4 KiB
                                 // page holds one: about 8% less CPU per delivery measured
                                 // (docs/benchmarks.md). It only applies to a new database,
                                 // so it comes before anything writes the header.
                                 conn.execute(
                                     "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
-                                     PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;",
+                                     PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;",
                                 )
                                 .await?;
                                 Ok(())
