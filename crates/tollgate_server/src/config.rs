@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tollgate_core::Secret;
 use tollgate_core::secret::REDACTED;
+use tollgate_stripe::pacing::Pacing;
 
 mod credits;
 pub use credits::{CreditsConfig, UsageConfig};
@@ -267,6 +268,13 @@ pub struct StripeConfig {
     /// at start-up (`new`), so renewals can be brought forward with
     /// `POST /api/v1/admin/test-clock/advance`.
     pub test_clock: Option<String>,
+    /// Requests per second sent to Stripe, all operations together; 0 is no limit. Unset: 80
+    /// with a live key and 20 with a test key against Stripe itself, no limit against another
+    /// API base. Instances sharing one Stripe account should split it between them.
+    pub requests_per_second: Option<u32>,
+    /// Requests per second of one API operation (Stripe limits each endpoint to 25); 0 is no
+    /// limit. Unset: 20 against Stripe itself, no limit against another API base.
+    pub operation_requests_per_second: Option<u32>,
 }
 
 impl Default for StripeConfig {
@@ -279,6 +287,8 @@ impl Default for StripeConfig {
             webhook_tolerance_seconds: 300,
             webhook_path_token: None,
             test_clock: None,
+            requests_per_second: None,
+            operation_requests_per_second: None,
         }
     }
 }
@@ -288,6 +298,22 @@ impl StripeConfig {
         self.secret_key.as_ref().is_some_and(|k| {
             k.expose().starts_with("sk_live_") || k.expose().starts_with("rk_live_")
         })
+    }
+
+    /// How fast the Stripe client may send: the configured rates, else Stripe's own limits
+    /// with headroom when the API is Stripe's, else none.
+    pub fn pacing(&self) -> Pacing {
+        let default = if self.api_base.is_none() {
+            Pacing::stripe(self.is_live())
+        } else {
+            Pacing::OFF
+        };
+        Pacing {
+            per_second: self.requests_per_second.unwrap_or(default.per_second),
+            per_operation_per_second: self
+                .operation_requests_per_second
+                .unwrap_or(default.per_operation_per_second),
+        }
     }
 }
 
@@ -452,6 +478,16 @@ const ENVIRONMENT: &[(&str, &str, Kind)] = &[
         Kind::Int,
     ),
     ("TOLLGATE_STRIPE_TEST_CLOCK", "stripe.test_clock", Kind::Str),
+    (
+        "TOLLGATE_STRIPE_REQUESTS_PER_SECOND",
+        "stripe.requests_per_second",
+        Kind::Int,
+    ),
+    (
+        "TOLLGATE_STRIPE_OPERATION_REQUESTS_PER_SECOND",
+        "stripe.operation_requests_per_second",
+        Kind::Int,
+    ),
     ("TOLLGATE_EMULATOR_BIND", "emulator.bind", Kind::Str),
     (
         "TOLLGATE_EMULATOR_STATE_FILE",
@@ -1001,6 +1037,42 @@ mod tests {
         assert_eq!(error.key, "server.body_limit_bytes");
         let error = load("[server]\nbinds = \"x\"\n", &[]).expect_err("unknown key");
         assert!(error.message.contains("binds"), "{error}");
+    }
+
+    #[test]
+    fn stripe_requests_are_paced_under_stripes_limits_only_against_stripe() {
+        let stripe = |pairs: &[(&str, &str)]| load("", pairs).expect("valid").stripe.pacing();
+        let test_key = [
+            ("STRIPE_SECRET_KEY", "sk_test_x"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
+        ];
+        assert_eq!(stripe(&test_key), Pacing::stripe(false));
+        let live = load(
+            "[server]\nbase_url = \"https://billing.example\"\n",
+            &[
+                ("STRIPE_SECRET_KEY", "sk_live_x"),
+                ("STRIPE_WEBHOOK_SECRET", "whsec_x"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(live.stripe.pacing(), Pacing::stripe(true));
+        let elsewhere = [
+            test_key[0],
+            test_key[1],
+            ("TOLLGATE_STRIPE_API_BASE", "http://127.0.0.1:12111"),
+        ];
+        assert_eq!(stripe(&elsewhere), Pacing::OFF);
+        let configured = [
+            test_key[0],
+            test_key[1],
+            ("TOLLGATE_STRIPE_REQUESTS_PER_SECOND", "0"),
+            ("TOLLGATE_STRIPE_OPERATION_REQUESTS_PER_SECOND", "7"),
+        ];
+        let pacing = Pacing {
+            per_second: 0,
+            per_operation_per_second: 7,
+        };
+        assert_eq!(stripe(&configured), pacing);
     }
 
     #[test]

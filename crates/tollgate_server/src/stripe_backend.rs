@@ -9,6 +9,7 @@ use std::time::Duration;
 use tollgate_core::plan::Catalog;
 use tollgate_core::stripe::{NewProductPrice, StripeApi};
 use tollgate_core::{Secret, token};
+use tollgate_stripe::pacing::Pacing;
 use tollgate_stripe::webhook::WebhookVerifier;
 use tollgate_stripe::{StripeClient, StripeClientConfig};
 
@@ -40,6 +41,7 @@ pub async fn connect(
         Some(key) => {
             let mut client = StripeClientConfig::new(key.clone());
             client.api_base = config.stripe.api_base.clone();
+            client.pacing = config.stripe.pacing();
             (client, None)
         }
         None => {
@@ -69,6 +71,8 @@ pub async fn connect(
             secrets.push(Secret::new(secret));
             let mut client = StripeClientConfig::new(Secret::new(EMULATOR_KEY.to_string()));
             client.api_base = Some(emulator.base_url().to_string());
+            // The emulator has no rate limits to stay under.
+            client.pacing = Pacing::OFF;
             (client, Some(emulator))
         }
     };

@@ -1,6 +1,7 @@
 //! The `StripeApi` port over async-stripe: one configured client, every create under the caller's idempotency key, retries with backoff, per-attempt timeouts (invariants 1 and 5).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -36,6 +37,7 @@ use tollgate_core::stripe::{
     StripeRefundId, StripeSubscriptionId, SubscriptionSnapshot,
 };
 
+use crate::pacing::{Pacer, Pacing};
 use crate::transport::Transport;
 use crate::{backoff, error, mapping};
 
@@ -59,17 +61,23 @@ pub struct StripeClientConfig {
     pub max_retries: u32,
     /// The wait before the first retry; it doubles each time (with jitter, capped at 8 s).
     pub first_retry_delay: Duration,
+    /// How fast requests may be sent; every attempt, retries included, waits for its turn.
+    pub pacing: Pacing,
 }
 
 impl StripeClientConfig {
-    /// Stripe's own libraries' habits: 2 retries starting at 500 ms; a 30 s budget per attempt.
+    /// Stripe's own libraries' habits: 2 retries starting at 500 ms; a 30 s budget per
+    /// attempt. Paced below Stripe's rate limits for the key's mode (`Pacing::stripe`).
     pub fn new(secret_key: Secret) -> Self {
+        let key = secret_key.expose();
+        let live = key.starts_with("sk_live_") || key.starts_with("rk_live_");
         Self {
             secret_key,
             api_base: None,
             timeout: Duration::from_secs(30),
             max_retries: 2,
             first_retry_delay: Duration::from_millis(500),
+            pacing: Pacing::stripe(live),
         }
     }
 }
@@ -88,6 +96,7 @@ pub enum ClientConfigError {
 #[derive(Clone)]
 pub struct StripeClient {
     inner: Transport,
+    pacer: Arc<Pacer>,
     max_retries: u32,
     first_retry_delay: Duration,
 }
@@ -114,6 +123,7 @@ impl StripeClient {
         let inner = Transport::new(key, base, API_VERSION, config.timeout)?;
         Ok(Self {
             inner,
+            pacer: Arc::new(Pacer::new(config.pacing)),
             max_retries: config.max_retries,
             first_retry_delay: config.first_retry_delay,
         })
@@ -144,6 +154,7 @@ impl StripeClient {
         };
         let mut retry = 0;
         loop {
+            self.pacer.wait_turn(operation).await;
             let attempt = request
                 .customize()
                 .request_strategy(strategy.clone())

@@ -9,6 +9,7 @@ mod client;
 pub mod envelope;
 mod error;
 mod mapping;
+pub mod pacing;
 mod transport;
 pub mod webhook;
 

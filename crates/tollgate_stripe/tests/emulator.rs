@@ -13,6 +13,7 @@ use tollgate_core::stripe::{
     StripeInvoiceId, StripePriceId, StripeSubscriptionId, SubscriptionStatus,
 };
 use tollgate_core::{Secret, UserId};
+use tollgate_stripe::pacing::Pacing;
 use tollgate_stripe::{StripeClient, StripeClientConfig};
 
 const KEY: &str = "sk_test_tollgate_adapter";
@@ -159,6 +160,8 @@ fn config(base: &str, key: &str) -> StripeClientConfig {
         timeout: Duration::from_secs(10),
         max_retries: 2,
         first_retry_delay: Duration::from_millis(10),
+        // The emulator is not Stripe: it has no rate limits to stay under.
+        pacing: Pacing::OFF,
     }
 }
 

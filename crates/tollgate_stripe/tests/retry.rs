@@ -9,6 +9,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, StatusCode};
 use tollgate_core::stripe::{NewCustomer, StripeApi, StripeCustomerId, StripeError};
 use tollgate_core::{Secret, UserId};
+use tollgate_stripe::pacing::Pacing;
 use tollgate_stripe::{StripeClient, StripeClientConfig};
 
 /// Stripe's example customer (`fixtures3.json`, `resources.customer`).
@@ -84,14 +85,29 @@ async fn scripted_stripe(script: Vec<Answer>) -> Result<(String, Seen)> {
     Ok((base, seen))
 }
 
-fn client(base: &str, timeout: Duration) -> Result<StripeClient> {
-    Ok(StripeClient::new(StripeClientConfig {
+fn config(base: &str, timeout: Duration) -> StripeClientConfig {
+    StripeClientConfig {
         secret_key: Secret::new("sk_test_retry".to_owned()),
         api_base: Some(base.to_owned()),
         timeout,
         max_retries: 2,
         first_retry_delay: Duration::from_millis(20),
-    })?)
+        pacing: Pacing::OFF,
+    }
+}
+
+fn client(base: &str, timeout: Duration) -> Result<StripeClient> {
+    Ok(StripeClient::new(config(base, timeout))?)
+}
+
+/// A client that sends at most five requests per second of each operation.
+fn paced_client(base: &str) -> Result<StripeClient> {
+    let mut config = config(base, Duration::from_secs(5));
+    config.pacing = Pacing {
+        per_second: 0,
+        per_operation_per_second: 5,
+    };
+    Ok(StripeClient::new(config)?)
 }
 
 fn new_customer() -> NewCustomer {
@@ -135,6 +151,37 @@ async fn calls_one_after_another_reuse_one_connection() -> Result<()> {
         peers.iter().all(|p| *p == peers[0]),
         "one connection expected, saw {peers:?}"
     );
+    Ok(())
+}
+
+// Pacing is asserted as a lower bound only: a sleep never ends early, however loaded the machine.
+#[tokio::test]
+async fn requests_of_one_operation_wait_for_their_turn() -> Result<()> {
+    let (base, seen) = scripted_stripe(Vec::new()).await?;
+    let stripe = paced_client(&base)?;
+    let customer = StripeCustomerId::parse(FIXTURE_CUSTOMER_ID)?;
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        stripe.customer(&customer).await?;
+    }
+    // At five per second the third retrieval leaves 400 ms after the first, at the earliest.
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(400), "{elapsed:?}");
+    assert_eq!(requests(&seen).len(), 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_retry_waits_for_its_turn_too() -> Result<()> {
+    // The 429 Stripe sends over its rate limit must not be answered by an immediate retry.
+    let (base, seen) = scripted_stripe(vec![answer(429)]).await?;
+    let started = std::time::Instant::now();
+    paced_client(&base)?
+        .create_customer(&new_customer())
+        .await?;
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(200), "{elapsed:?}");
+    assert_eq!(requests(&seen).len(), 2);
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use stripe_emulator::{DeliveryConfig, EmulatorConfig, WebhookEndpointConfig};
 use time::OffsetDateTime;
 use tollgate_core::stripe::{NewCustomer, StripeApi};
 use tollgate_core::{Secret, UserId};
+use tollgate_stripe::pacing::Pacing;
 use tollgate_stripe::webhook::{
     DEFAULT_TOLERANCE, SignatureError, WebhookVerifier, parse_envelope,
 };
@@ -90,6 +91,7 @@ async fn an_emulator_delivery_verifies_with_a_rotated_secret_list_and_yields_its
     .await?;
     let mut config = StripeClientConfig::new(Secret::new("sk_test_webhooks".to_owned()));
     config.api_base = Some(emulator.base_url().to_owned());
+    config.pacing = Pacing::OFF;
     let client = StripeClient::new(config)?;
     let customer = client
         .create_customer(&NewCustomer {
