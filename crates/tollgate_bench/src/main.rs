@@ -71,6 +71,68 @@ struct WebhookArgs {
     /// An extra `KEY=VALUE` in the server's environment (repeatable), e.g. to compare settings A/B.
     #[arg(long = "server-env", value_parser = parse_env)]
     server_env: Vec<(String, String)>,
+    /// Measure the issue's reference server in this directory instead of tollgate (Node and
+    /// Express with Stripe's library: `crates/tollgate_bench/reference`, after `npm ci` there),
+    /// to compare the two on the same machine at the same time. It has no worker: the
+    /// acknowledgement phase only.
+    #[arg(long)]
+    reference: Option<PathBuf>,
+}
+
+/// What is measured: a tollgate binary, or the reference server's script run by `node`.
+enum Subject {
+    Tollgate(PathBuf),
+    Reference { node: PathBuf, script: PathBuf },
+}
+
+impl Subject {
+    fn pick(args: &WebhookArgs) -> anyhow::Result<Self> {
+        if let Some(dir) = &args.reference {
+            if !dir.join("node_modules").is_dir() {
+                bail!(
+                    "{} has no node_modules: run `npm ci` there first",
+                    dir.display()
+                );
+            }
+            let script = dir
+                .join("server.js")
+                .canonicalize()
+                .with_context(|| format!("no server.js in {}", dir.display()))?;
+            return Ok(Self::Reference {
+                node: server::node_binary()?,
+                script,
+            });
+        }
+        let binary = match &args.tollgate {
+            Some(path) => path.clone(),
+            None => server::default_binary()?,
+        };
+        server::check_binary(&binary)?;
+        // The server runs in the temp dir: a relative path would be resolved from there.
+        Ok(Self::Tollgate(binary.canonicalize()?))
+    }
+
+    fn launcher(&self, dir: PathBuf, env: Vec<(String, String)>) -> Launcher {
+        let (binary, serve) = match self {
+            Self::Tollgate(binary) => (binary.clone(), server::tollgate_serve()),
+            Self::Reference { node, script } => (node.clone(), vec![script.display().to_string()]),
+        };
+        Launcher {
+            binary,
+            serve,
+            dir,
+            env,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Tollgate(binary) => binary.display().to_string(),
+            Self::Reference { script, .. } => {
+                format!("the issue's reference server (node {})", script.display())
+            }
+        }
+    }
 }
 
 fn parse_env(pair: &str) -> Result<(String, String), String> {
@@ -118,19 +180,13 @@ async fn webhooks(args: WebhookArgs) -> anyhow::Result<Report> {
     if args.events == 0 || args.concurrency == 0 {
         bail!("--events and --concurrency must be at least 1");
     }
-    let binary = match &args.tollgate {
-        Some(path) => path.clone(),
-        None => server::default_binary()?,
-    };
-    server::check_binary(&binary)?;
-    // The server runs in the temp dir: a relative path would be resolved from there.
-    let binary = binary.canonicalize()?;
+    let subject = Subject::pick(&args)?;
     let scratch = Scratch::create()?;
     let database = Database::create(&args.database, scratch.path()).await?;
     // Whatever happens (an error, a deadline, Ctrl-C), the servers are killed when `measure`
     // is dropped, then the database this run created is dropped and the temp dir removed.
     let measured = tokio::select! {
-        measured = measure(&args, binary, &scratch, &database) => measured,
+        measured = measure(&args, &subject, &scratch, &database) => measured,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     if let Err(e) = database.remove().await {
@@ -207,9 +263,17 @@ impl Spent {
     }
 }
 
+/// The drain phase's outcome.
+struct Drain {
+    elapsed: Duration,
+    spent: Spent,
+    failed: bool,
+    log_lines: (usize, Option<String>),
+}
+
 async fn measure(
     args: &WebhookArgs,
-    binary: PathBuf,
+    subject: &Subject,
     scratch: &Scratch,
     database: &Database,
 ) -> anyhow::Result<Report> {
@@ -218,10 +282,9 @@ async fn measure(
     let poll = Duration::from_millis(args.poll_ms.max(1));
     let secret = format!("whsec_bench_{:032x}", rand::random::<u128>());
     let password = format!("bench-{:032x}", rand::random::<u128>());
-    let launcher = Launcher {
-        binary: binary.clone(),
-        dir: scratch.path().to_path_buf(),
-        env: vec![
+    let launcher = subject.launcher(
+        scratch.path().to_path_buf(),
+        vec![
             ("DATABASE_URL".into(), database.url().to_string()),
             ("STRIPE_WEBHOOK_SECRET".into(), secret.clone()),
             ("TOLLGATE_EMULATOR_STATE_FILE".into(), String::new()),
@@ -232,7 +295,7 @@ async fn measure(
         .into_iter()
         .chain(args.server_env.iter().cloned())
         .collect(),
-    };
+    );
     let postgres = database.postgres_name();
 
     eprintln!(
@@ -258,37 +321,17 @@ async fn measure(
     let sent_log_lines = server.log_lines();
     server.stop(STOP_DEADLINE).await?;
     let sent = Spent::between(&before, &after, ticks);
-
-    launcher.create_admin(ADMIN_EMAIL, &password).await?;
-    let server = launcher.start(true, START_DEADLINE).await?;
-    // The worker starts with the server, just before it prints its address.
-    let drain_started = Instant::now();
-    eprintln!(
-        "tollgate-bench: restarted {} with the worker on; draining",
-        server.url
-    );
-    let before = Sample::take(&server, postgres)?;
-    let admin = AdminSession::login(&server.url, ADMIN_EMAIL, &password).await?;
-    loop {
-        if !admin.has_events("received").await? {
-            break;
+    let drain = match subject {
+        Subject::Tollgate(_) => {
+            Some(drain_inbox(&launcher, postgres, &password, poll, phase_deadline, ticks).await?)
         }
-        if drain_started.elapsed() > phase_deadline {
-            bail!("events were still `received` after {phase_deadline:?}");
-        }
-        tokio::time::sleep(poll).await;
-    }
-    let drain = drain_started.elapsed();
-    let after = Sample::take(&server, postgres)?;
-    let failed = admin.has_events("failed").await?;
-    let drain_log_lines = server.log_lines();
-    server.stop(STOP_DEADLINE).await?;
-    let drained = Spent::between(&before, &after, ticks);
+        Subject::Reference { .. } => None,
+    };
     let stored = fired.acknowledged - fired.acknowledged_duplicates;
 
     let mut report = Report::default();
     report.heading("tollgate webhook ingestion benchmark");
-    report.metric("tollgate", binary.display().to_string());
+    report.metric("server", subject.describe());
     report.metric("database", database.describe());
     report.metric(
         "machine",
@@ -367,25 +410,101 @@ async fn measure(
         (330.0, 390.0)
     };
     let cost = micros_per(sent.total(), deliveries);
+    let Some(drain) = drain else {
+        report.metric(
+            "the issue's figure for this server",
+            format!("≈{low:.0}–{high:.0} µs per delivery; tollgate's target is a tenth of what is measured here"),
+        );
+        return Ok(report);
+    };
     let cost = if postgres.is_some() && sent.database.is_none() {
         "cannot tell: the database's CPU is not measured".to_string()
     } else {
         verdict(cost, low, high)
     };
     report.metric("CPU target (issue 4)", cost);
+    report_drain(
+        &mut report,
+        &drain,
+        &fired,
+        stored,
+        poll,
+        postgres.is_some(),
+    );
+    Ok(report)
+}
 
+fn log_lines((count, last): (usize, Option<String>)) -> String {
+    match last {
+        Some(last) => format!("{count}, the last: {last}"),
+        None => count.to_string(),
+    }
+}
+
+/// Restarts the server with the worker on, on the same database, and waits until no event is
+/// `received`.
+async fn drain_inbox(
+    launcher: &Launcher,
+    postgres: Option<&str>,
+    password: &str,
+    poll: Duration,
+    phase_deadline: Duration,
+    ticks: u64,
+) -> anyhow::Result<Drain> {
+    launcher.create_admin(ADMIN_EMAIL, password).await?;
+    let server = launcher.start(true, START_DEADLINE).await?;
+    // The worker starts with the server, just before it prints its address.
+    let drain_started = Instant::now();
+    eprintln!(
+        "tollgate-bench: restarted {} with the worker on; draining",
+        server.url
+    );
+    let before = Sample::take(&server, postgres)?;
+    let admin = AdminSession::login(&server.url, ADMIN_EMAIL, password).await?;
+    loop {
+        if !admin.has_events("received").await? {
+            break;
+        }
+        if drain_started.elapsed() > phase_deadline {
+            bail!("events were still `received` after {phase_deadline:?}");
+        }
+        tokio::time::sleep(poll).await;
+    }
+    let elapsed = drain_started.elapsed();
+    let after = Sample::take(&server, postgres)?;
+    let failed = admin.has_events("failed").await?;
+    let log_lines = server.log_lines();
+    server.stop(STOP_DEADLINE).await?;
+    Ok(Drain {
+        elapsed,
+        spent: Spent::between(&before, &after, ticks),
+        failed,
+        log_lines,
+    })
+}
+
+fn report_drain(
+    report: &mut Report,
+    drain: &Drain,
+    fired: &delivery::Outcome,
+    stored: usize,
+    poll: Duration,
+    postgres: bool,
+) {
     report.heading("drain phase (server restarted on the same database, worker on)");
     report.metric(
         "drain time",
-        format!("{} (polled every {})", seconds(drain), millis(poll)),
+        format!("{} (polled every {})", seconds(drain.elapsed), millis(poll)),
     );
-    report.metric("drained events/s", format!("{:.0}", rate(stored, drain)));
-    drained.report(&mut report, "drained event", stored, postgres.is_some());
+    let drained_per_second = rate(stored, drain.elapsed);
+    report.metric("drained events/s", format!("{drained_per_second:.0}"));
+    drain
+        .spent
+        .report(report, "drained event", stored, postgres);
     // Issue 4: the worker drains at least as fast as the reference server acknowledges (its
     // upper figure). Against tollgate's own acknowledgement rate it is shown too: whether a
     // burst as fast as this one would leave a backlog.
-    let reference = if postgres.is_some() { 1500.0 } else { 2900.0 };
-    let drained_per_second = rate(stored, drain);
+    let reference = if postgres { 1500.0 } else { 2900.0 };
     report.metric(
         "drain target (issue 4)",
         if drained_per_second >= reference {
@@ -402,10 +521,13 @@ async fn measure(
             "falls behind (drains slower than tollgate acknowledged: a backlog builds during such a burst)"
         },
     );
-    report.metric("server log lines (warn+)", log_lines(drain_log_lines));
+    report.metric(
+        "server log lines (warn+)",
+        log_lines(drain.log_lines.clone()),
+    );
     report.metric(
         "events left failed",
-        if failed {
+        if drain.failed {
             "some (see the admin API)"
         } else {
             "none"
@@ -416,12 +538,4 @@ async fn measure(
         "the worker fetches each event's invoice from Stripe, here the in-process emulator (its CPU is in the server's), \
          which answers 404 for these synthetic invoices, so each event ends `ignored`; the drain figures include that HTTP round trip",
     );
-    Ok(report)
-}
-
-fn log_lines((count, last): (usize, Option<String>)) -> String {
-    match last {
-        Some(last) => format!("{count}, the last: {last}"),
-        None => count.to_string(),
-    }
 }

@@ -1,4 +1,4 @@
-//! The tollgate server under test: a separate process with a clean environment, stopped with SIGTERM (killed if it will not stop).
+//! The server under test (tollgate, or the reference server): a separate process with a clean environment, stopped with SIGTERM (killed if it will not stop).
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -10,12 +10,21 @@ use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// How to start tollgate: the binary, its working directory and its environment.
+/// How to start the server: the binary, the arguments that make it serve, its working
+/// directory and its environment.
 #[derive(Debug, Clone)]
 pub struct Launcher {
     pub binary: PathBuf,
+    pub serve: Vec<String>,
     pub dir: PathBuf,
     pub env: Vec<(String, String)>,
+}
+
+/// `tollgate serve` on a free loopback port.
+pub fn tollgate_serve() -> Vec<String> {
+    ["serve", "--bind", "127.0.0.1:0"]
+        .map(String::from)
+        .to_vec()
 }
 
 impl Launcher {
@@ -62,19 +71,14 @@ impl Launcher {
         Ok(())
     }
 
-    /// Starts `tollgate serve --bind 127.0.0.1:0` and waits (at most `deadline`) for the line
-    /// that says where it listens.
+    /// Starts the server and waits (at most `deadline`) for the line that says where it
+    /// listens: `tollgate listening on http://…` (or `reference listening on …`).
     pub async fn start(&self, worker: bool, deadline: Duration) -> anyhow::Result<Server> {
         let mut child = self
             .command(worker)
-            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(&self.serve)
             .spawn()
-            .with_context(|| {
-                format!(
-                    "starting {} (build it first: cargo build --release -p tollgate)",
-                    self.binary.display()
-                )
-            })?;
+            .with_context(|| format!("starting {}", self.binary.display()))?;
         let pid = child.id().context("the server exited at once")?;
         let stderr_tail = Arc::new(Mutex::new(Tail::default()));
         if let Some(stderr) = child.stderr.take() {
@@ -96,7 +100,7 @@ impl Launcher {
         let mut lines = BufReader::new(stdout).lines();
         let found = tokio::time::timeout(deadline, async {
             while let Some(line) = lines.next_line().await? {
-                if let Some(rest) = line.strip_prefix("tollgate listening on ") {
+                if let Some((_, rest)) = line.split_once(" listening on ") {
                     let url = rest.split_whitespace().next().unwrap_or_default();
                     return anyhow::Ok(Some(url.to_string()));
                 }
@@ -202,6 +206,15 @@ impl Server {
 /// `cargo build --release -p tollgate -p tollgate_bench`).
 pub fn default_binary() -> anyhow::Result<PathBuf> {
     Ok(std::env::current_exe()?.with_file_name("tollgate"))
+}
+
+/// `node` from this process's `PATH` (the server's own environment is cleared).
+pub fn node_binary() -> anyhow::Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("node"))
+        .find(|candidate| candidate.is_file())
+        .context("no `node` on PATH: the reference server needs Node.js")
 }
 
 pub fn check_binary(path: &Path) -> anyhow::Result<()> {
