@@ -10,7 +10,7 @@ mod scratch;
 mod server;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand};
 use crate::database::Database;
 use crate::events::Plan;
 use crate::inbox::AdminSession;
-use crate::report::{Report, micros_per, millis, per, rate, seconds, verdict};
+use crate::report::{Report, micros_per, millis, paired_verdict, per, rate, seconds, verdict};
 use crate::scratch::Scratch;
 use crate::server::{Launcher, Server};
 
@@ -71,10 +71,11 @@ struct WebhookArgs {
     /// An extra `KEY=VALUE` in the server's environment (repeatable), e.g. to compare settings A/B.
     #[arg(long = "server-env", value_parser = parse_env)]
     server_env: Vec<(String, String)>,
-    /// Measure the issue's reference server in this directory instead of tollgate (Node and
-    /// Express with Stripe's library: `crates/tollgate_bench/reference`, after `npm ci` there),
-    /// to compare the two on the same machine at the same time. It has no worker: the
-    /// acknowledgement phase only.
+    /// Measure the issue's reference server in this directory first (Node and Express with
+    /// Stripe's library: `crates/tollgate_bench/reference`, after `npm ci` there), on a database
+    /// of its own, then tollgate, and compare their CPU per delivery: the machine's speed
+    /// drifts, so only a pair measured together is a fair reading of "a tenth". The reference
+    /// has no worker: its acknowledgement phase only.
     #[arg(long)]
     reference: Option<PathBuf>,
 }
@@ -86,23 +87,24 @@ enum Subject {
 }
 
 impl Subject {
-    fn pick(args: &WebhookArgs) -> anyhow::Result<Self> {
-        if let Some(dir) = &args.reference {
-            if !dir.join("node_modules").is_dir() {
-                bail!(
-                    "{} has no node_modules: run `npm ci` there first",
-                    dir.display()
-                );
-            }
-            let script = dir
-                .join("server.js")
-                .canonicalize()
-                .with_context(|| format!("no server.js in {}", dir.display()))?;
-            return Ok(Self::Reference {
-                node: server::node_binary()?,
-                script,
-            });
+    fn reference(dir: &Path) -> anyhow::Result<Self> {
+        if !dir.join("node_modules").is_dir() {
+            bail!(
+                "{} has no node_modules: run `npm ci` there first",
+                dir.display()
+            );
         }
+        let script = dir
+            .join("server.js")
+            .canonicalize()
+            .with_context(|| format!("no server.js in {}", dir.display()))?;
+        Ok(Self::Reference {
+            node: server::node_binary()?,
+            script,
+        })
+    }
+
+    fn tollgate(args: &WebhookArgs) -> anyhow::Result<Self> {
         let binary = match &args.tollgate {
             Some(path) => path.clone(),
             None => server::default_binary()?,
@@ -180,13 +182,37 @@ async fn webhooks(args: WebhookArgs) -> anyhow::Result<Report> {
     if args.events == 0 || args.concurrency == 0 {
         bail!("--events and --concurrency must be at least 1");
     }
-    let subject = Subject::pick(&args)?;
+    let tollgate = Subject::tollgate(&args)?;
+    let reference = args
+        .reference
+        .as_deref()
+        .map(Subject::reference)
+        .transpose()?;
+    let Some(reference) = reference else {
+        return Ok(run(&args, &tollgate).await?.0);
+    };
+    let mut report = Report::default();
+    let (measured, reference_cost) = run(&args, &reference).await?;
+    report.append(measured);
+    let (measured, tollgate_cost) = run(&args, &tollgate).await?;
+    report.append(measured);
+    report.heading("side by side (issue 4: at most a tenth of the reference's CPU per delivery)");
+    report.metric(
+        "tollgate / reference CPU per delivery",
+        paired_verdict(tollgate_cost, reference_cost),
+    );
+    Ok(report)
+}
+
+/// One subject on a database and in a temp dir of its own; returns its report and its
+/// (server + database) CPU per delivery in µs.
+async fn run(args: &WebhookArgs, subject: &Subject) -> anyhow::Result<(Report, f64)> {
     let scratch = Scratch::create()?;
     let database = Database::create(&args.database, scratch.path()).await?;
     // Whatever happens (an error, a deadline, Ctrl-C), the servers are killed when `measure`
     // is dropped, then the database this run created is dropped and the temp dir removed.
     let measured = tokio::select! {
-        measured = measure(&args, &subject, &scratch, &database) => measured,
+        measured = measure(args, subject, &scratch, &database) => measured,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     if let Err(e) = database.remove().await {
@@ -276,7 +302,7 @@ async fn measure(
     subject: &Subject,
     scratch: &Scratch,
     database: &Database,
-) -> anyhow::Result<Report> {
+) -> anyhow::Result<(Report, f64)> {
     let ticks = cpu::ticks_per_second();
     let phase_deadline = Duration::from_secs(args.phase_timeout);
     let poll = Duration::from_millis(args.poll_ms.max(1));
@@ -330,7 +356,10 @@ async fn measure(
     let stored = fired.acknowledged - fired.acknowledged_duplicates;
 
     let mut report = Report::default();
-    report.heading("tollgate webhook ingestion benchmark");
+    report.heading(match subject {
+        Subject::Tollgate(_) => "tollgate webhook ingestion benchmark",
+        Subject::Reference { .. } => "the issue's reference server (acknowledgements only)",
+    });
     report.metric("server", subject.describe());
     report.metric("database", database.describe());
     report.metric(
@@ -415,8 +444,9 @@ async fn measure(
             "the issue's figure for this server",
             format!("≈{low:.0}–{high:.0} µs per delivery; tollgate's target is a tenth of what is measured here"),
         );
-        return Ok(report);
+        return Ok((report, cost));
     };
+    let measured_cost = cost;
     let cost = if postgres.is_some() && sent.database.is_none() {
         "cannot tell: the database's CPU is not measured".to_string()
     } else {
@@ -431,7 +461,7 @@ async fn measure(
         poll,
         postgres.is_some(),
     );
-    Ok(report)
+    Ok((report, measured_cost))
 }
 
 fn log_lines((count, last): (usize, Option<String>)) -> String {

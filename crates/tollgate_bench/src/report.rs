@@ -16,6 +16,11 @@ impl Report {
     pub fn metric(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.lines.push((name.into(), Some(value.into())));
     }
+
+    /// Another report's lines after these.
+    pub fn append(&mut self, other: Report) {
+        self.lines.extend(other.lines);
+    }
 }
 
 impl fmt::Display for Report {
@@ -75,5 +80,33 @@ pub fn verdict(micros: f64, reference_low: f64, reference_high: f64) -> String {
         format!("met against the upper reference only ({range})")
     } else {
         format!("NOT met: {:.1}× the upper target ({range})", micros / high)
+    }
+}
+
+/// Compares tollgate's CPU per delivery with the reference's, measured in the same run.
+pub fn paired_verdict(tollgate: f64, reference: f64) -> String {
+    let ratio = tollgate / reference.max(f64::MIN_POSITIVE);
+    let reading = format!("{ratio:.3} ({tollgate:.0} µs against {reference:.0} µs)");
+    if ratio <= 0.1 {
+        format!("{reading}: met (at most 0.100)")
+    } else {
+        format!("{reading}: NOT met (over 0.100)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenth_of_the_reference_meets_the_paired_target_and_more_does_not() {
+        assert_eq!(
+            paired_verdict(87.0, 870.0),
+            "0.100 (87 µs against 870 µs): met (at most 0.100)"
+        );
+        assert_eq!(
+            paired_verdict(96.0, 870.0),
+            "0.110 (96 µs against 870 µs): NOT met (over 0.100)"
+        );
     }
 }
