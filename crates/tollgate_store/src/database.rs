@@ -94,6 +94,11 @@ pub fn migrator(backend: Backend) -> Migrator {
                     Backend::Sqlite => include_str!("../migrations/0005_inbox_storage.sqlite.sql"),
                 },
             ),
+            migration(
+                6,
+                "failed events index",
+                include_str!("../migrations/0006_failed_events_index.sql"),
+            ),
         ]),
         ignore_missing: false,
         // Several instances starting at once on one PostgreSQL take an advisory lock in turn.

@@ -206,23 +206,39 @@ impl SqlStore {
         .transpose()
     }
 
+    /// Newest first. Only the conditions asked for are written into the statement, so each is
+    /// an index range: `($1 IS NULL OR …)` hid them from PostgreSQL's generic plans, and a page
+    /// deep in a 200 000-event inbox read 50 000 rows (77 ms), a `failed` list all of them
+    /// (311 ms). The status is one of our constants, written as a literal so that the partial
+    /// index of that status matches (`received`: the claim index; `failed`: migration 0006).
     pub(crate) async fn list_events(
         &self,
         status: Option<EventStatus>,
         page: Page<StripeEventId>,
     ) -> Result<Vec<InboxEvent>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM stripe_events \
-             WHERE ($1 IS NULL OR status = $1) \
-               AND ($2 IS NULL OR (received_at, id) < (SELECT received_at, id FROM stripe_events WHERE id = $2)) \
-             ORDER BY received_at DESC, id DESC LIMIT $3"
-        ))
-        .bind(status.map(EventStatus::as_str))
-        .bind(page.before.map(|id| id.as_str().to_string()))
-        .bind(i64::from(page.limit))
-        .fetch_all(&self.read)
-        .await
-        .map_err(db_error)?;
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM stripe_events WHERE TRUE");
+        if let Some(status) = status {
+            sql.push_str(" AND status = '");
+            sql.push_str(status.as_str());
+            sql.push('\'');
+        }
+        if page.before.is_some() {
+            sql.push_str(
+                " AND (received_at, id) < (SELECT received_at, id FROM stripe_events WHERE id = $1)",
+            );
+        }
+        let limit = if page.before.is_some() { "$2" } else { "$1" };
+        sql.push_str(" ORDER BY received_at DESC, id DESC LIMIT ");
+        sql.push_str(limit);
+        let mut query = sqlx::query(&sql);
+        if let Some(before) = &page.before {
+            query = query.bind(before.as_str());
+        }
+        let rows = query
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_error)?;
         rows.iter().map(event_from_row).collect()
     }
 

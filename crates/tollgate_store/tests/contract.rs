@@ -688,6 +688,67 @@ mod billing {
     );
 
     contract!(
+        events_page_newest_first_by_cursor_with_or_without_a_status,
+        |store| async move {
+            let t = now();
+            let ms = time::Duration::milliseconds;
+            // c and d arrive in the same millisecond: the id breaks the tie.
+            for (id, at) in [
+                ("evt_a", t),
+                ("evt_b", t + ms(1)),
+                ("evt_c", t + ms(2)),
+                ("evt_d", t + ms(2)),
+                ("evt_e", t + ms(3)),
+            ] {
+                assert!(store.record_event(&event(id, at)).await.expect("insert"));
+            }
+            for id in ["evt_b", "evt_d"] {
+                let id = StripeEventId::parse(id).expect("id");
+                store
+                    .settle_event(&id, EventStatus::Failed, Some("gave up"), None, t)
+                    .await
+                    .expect("settle");
+            }
+            let pages = |status: Option<EventStatus>, limit: u32| {
+                let store = store.clone();
+                async move {
+                    let mut pages = Vec::new();
+                    let mut before = None;
+                    loop {
+                        let page = store
+                            .events(status, Page { limit, before })
+                            .await
+                            .expect("list");
+                        let ids: Vec<String> =
+                            page.iter().map(|e| e.id.as_str().to_string()).collect();
+                        before = page.last().map(|e| e.id.clone());
+                        if ids.is_empty() {
+                            break pages;
+                        }
+                        pages.push(ids);
+                    }
+                }
+            };
+            assert_eq!(
+                pages(None, 2).await,
+                vec![
+                    vec!["evt_e", "evt_d"],
+                    vec!["evt_c", "evt_b"],
+                    vec!["evt_a"]
+                ]
+            );
+            assert_eq!(
+                pages(Some(EventStatus::Failed), 1).await,
+                vec![vec!["evt_d"], vec!["evt_b"]]
+            );
+            assert_eq!(
+                pages(Some(EventStatus::Received), 2).await,
+                vec![vec!["evt_e", "evt_c"], vec!["evt_a"]]
+            );
+        }
+    );
+
+    contract!(
         a_batch_stores_each_new_event_once_and_reports_every_repeat_as_a_duplicate,
         |store| async move {
             let at = now();
