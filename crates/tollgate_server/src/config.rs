@@ -295,9 +295,9 @@ impl Default for StripeConfig {
 
 impl StripeConfig {
     pub fn is_live(&self) -> bool {
-        self.secret_key.as_ref().is_some_and(|k| {
-            k.expose().starts_with("sk_live_") || k.expose().starts_with("rk_live_")
-        })
+        self.secret_key
+            .as_ref()
+            .is_some_and(|k| tollgate_stripe::is_live_key(k.expose()))
     }
 
     /// How fast the Stripe client may send: the configured rates, else Stripe's own limits

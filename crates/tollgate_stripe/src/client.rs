@@ -69,8 +69,7 @@ impl StripeClientConfig {
     /// Stripe's own libraries' habits: 2 retries starting at 500 ms; a 30 s budget per
     /// attempt. Paced below Stripe's rate limits for the key's mode (`Pacing::stripe`).
     pub fn new(secret_key: Secret) -> Self {
-        let key = secret_key.expose();
-        let live = key.starts_with("sk_live_") || key.starts_with("rk_live_");
+        let live = is_live_key(secret_key.expose());
         Self {
             secret_key,
             api_base: None,
@@ -80,6 +79,11 @@ impl StripeClientConfig {
             pacing: Pacing::stripe(live),
         }
     }
+}
+
+/// Whether a secret or restricted key is a live-mode one (`sk_live_…`, `rk_live_…`).
+pub fn is_live_key(key: &str) -> bool {
+    key.starts_with("sk_live_") || key.starts_with("rk_live_")
 }
 
 /// Why a client cannot be built from its configuration.

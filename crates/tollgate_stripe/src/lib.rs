@@ -14,5 +14,5 @@ mod transport;
 pub mod webhook;
 
 pub use client::{
-    API_VERSION, ClientConfigError, STRIPE_API_BASE, StripeClient, StripeClientConfig,
+    API_VERSION, ClientConfigError, STRIPE_API_BASE, StripeClient, StripeClientConfig, is_live_key,
 };
