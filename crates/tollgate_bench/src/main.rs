@@ -446,13 +446,12 @@ async fn measure(
         );
         return Ok((report, cost));
     };
-    let measured_cost = cost;
-    let cost = if postgres.is_some() && sent.database.is_none() {
+    let target = if postgres.is_some() && sent.database.is_none() {
         "cannot tell: the database's CPU is not measured".to_string()
     } else {
         verdict(cost, low, high)
     };
-    report.metric("CPU target (issue 4)", cost);
+    report.metric("CPU target (issue 4)", target);
     report_drain(
         &mut report,
         &drain,
@@ -461,7 +460,7 @@ async fn measure(
         poll,
         postgres.is_some(),
     );
-    Ok((report, measured_cost))
+    Ok((report, cost))
 }
 
 fn log_lines((count, last): (usize, Option<String>)) -> String {
