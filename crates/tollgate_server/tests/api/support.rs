@@ -203,9 +203,23 @@ impl TestApp {
 
     /// Waits until the member's seed-000 status is `status`.
     pub async fn wait_for_status(&self, client: &Client, status: &str) -> Value {
-        eventually(30, status, || async {
+        self.wait_for_summary(client, status, |summary| {
+            summary["subscription_status"] == status
+        })
+        .await
+    }
+
+    /// Waits until the member's subscription summary satisfies `done`; returns it.
+    pub async fn wait_for_summary(
+        &self,
+        client: &Client,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let done = &done;
+        eventually(30, what, || async move {
             let summary = self.summary(client).await;
-            (summary["subscription_status"] == status).then_some(summary)
+            done(&summary).then_some(summary)
         })
         .await
     }
