@@ -189,6 +189,9 @@ pub struct DatabaseConfig {
     /// `sqlite://PATH` (the default, created on first run) or `postgres://…`.
     pub url: DatabaseUrl,
     pub max_connections: u32,
+    /// On a SQLite file: webhook events are appended to a synced journal beside it before
+    /// their 2xx, and become inbox rows before anything reads the inbox (ARCHITECTURE.md).
+    pub inbox_journal: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -196,6 +199,7 @@ impl Default for DatabaseConfig {
         Self {
             url: DatabaseUrl("sqlite://data/tollgate.db".to_string()),
             max_connections: 10,
+            inbox_journal: true,
         }
     }
 }
@@ -448,6 +452,11 @@ const ENVIRONMENT: &[(&str, &str, Kind)] = &[
         "TOLLGATE_DATABASE_MAX_CONNECTIONS",
         "database.max_connections",
         Kind::Int,
+    ),
+    (
+        "TOLLGATE_DATABASE_INBOX_JOURNAL",
+        "database.inbox_journal",
+        Kind::Bool,
     ),
     ("STRIPE_SECRET_KEY", "stripe.secret_key", Kind::Str),
     (

@@ -68,7 +68,8 @@ impl Running {
     }
 }
 
-/// Connects to the configured database and applies pending migrations.
+/// Connects to the configured database, applies pending migrations, and opens the inbox
+/// journal (SQLite files, unless `database.inbox_journal` is off): for the serving process.
 pub async fn open_store(config: &Config) -> Result<SqlStore, tollgate_store::ConnectError> {
     let store = SqlStore::connect(
         config.database.url.expose(),
@@ -78,6 +79,9 @@ pub async fn open_store(config: &Config) -> Result<SqlStore, tollgate_store::Con
     let applied = store.migrate().await?;
     if !applied.is_empty() {
         tracing::info!(versions = ?applied, "applied database migrations");
+    }
+    if config.database.inbox_journal {
+        return store.with_inbox_journal().await;
     }
     Ok(store)
 }

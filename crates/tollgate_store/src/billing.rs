@@ -213,6 +213,10 @@ impl SqlStore {
         event: Option<&StripeEventId>,
         changes: &SyncChanges,
     ) -> Result<(), StoreError> {
+        if event.is_some() {
+            // The event it settles must be a row (it is, once claimed; the contract allows any).
+            self.fold_journal().await?;
+        }
         // Callers stamp fetched_at before asking Stripe; a change without one is applied as now.
         let now = changes.fetched_at.unwrap_or_else(OffsetDateTime::now_utc);
         let synced_at = millis(now);

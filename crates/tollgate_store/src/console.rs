@@ -322,6 +322,7 @@ impl SqlStore {
         if ids.is_empty() {
             return Ok(vec![]);
         }
+        self.fold_journal().await?;
         let conditions = (0..ids.len())
             .map(|i| format!("payload LIKE ${} ESCAPE '\\'", i + 1))
             .collect::<Vec<_>>()

@@ -2,6 +2,8 @@
 //! which database is behind the pools; SQLite gets a single writer so writers never fight.
 
 use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -49,6 +51,11 @@ pub enum ConnectError {
     },
     #[error("migration failed: {0}")]
     Migrate(String),
+    #[error("cannot open the inbox journal {path}: {source}")]
+    Journal {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// The store over a pool of connections; cheap to clone.
@@ -60,7 +67,14 @@ pub struct SqlStore {
     /// is the same pool as `read`.
     pub(crate) write: AnyPool,
     backend: Backend,
+    /// The SQLite database file (not for `:memory:` nor PostgreSQL).
+    sqlite_file: Option<PathBuf>,
+    /// Set by `with_inbox_journal`: webhook events are journaled before they are rows.
+    pub(crate) journal: Option<Arc<crate::inbox::JournaledInbox>>,
 }
+
+/// How long opening the inbox journal waits for another holder to let go.
+const JOURNAL_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// The migrations this build knows, embedded in the binary; numbered and never edited once landed.
 pub fn migrator(backend: Backend) -> Migrator {
@@ -129,6 +143,8 @@ impl SqlStore {
                     read: pool.clone(),
                     write: pool,
                     backend,
+                    sqlite_file: None,
+                    journal: None,
                 })
             }
             Backend::Sqlite => {
@@ -174,6 +190,8 @@ impl SqlStore {
                     read,
                     write,
                     backend,
+                    sqlite_file: (!in_memory).then(|| sqlite_file(&url)),
+                    journal: None,
                 })
             }
         }
@@ -202,6 +220,50 @@ impl SqlStore {
         Ok(applied)
     }
 
+    /// Puts the inbox journal (`journal.rs`) in front of the webhook inbox, in the directory
+    /// beside the database file; the one process that serves webhooks calls it. A no-op on
+    /// PostgreSQL, whose instances share the inbox, and on an in-memory SQLite database.
+    /// Fails when another process still holds that journal after `JOURNAL_LOCK_WAIT` (a
+    /// server restarted at once may find its predecessor still letting go).
+    pub async fn with_inbox_journal(mut self) -> Result<Self, ConnectError> {
+        let Some(file) = &self.sqlite_file else {
+            return Ok(self);
+        };
+        let dir = crate::journal::InboxJournal::dir_for(file);
+        let deadline = tokio::time::Instant::now() + JOURNAL_LOCK_WAIT;
+        let journal = loop {
+            match crate::journal::InboxJournal::open(&dir) {
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                outcome => {
+                    break outcome.map_err(|source| ConnectError::Journal {
+                        path: dir.display().to_string(),
+                        source,
+                    })?;
+                }
+            }
+        };
+        self.journal = Some(Arc::new(crate::inbox::JournaledInbox::new(journal)));
+        Ok(self)
+    }
+
+    /// Makes the inbox journal refuse appends (a disk failure) until called with `false`.
+    /// Returns whether this store has a journal.
+    #[cfg(feature = "testing")]
+    pub fn refuse_journal_writes(&self, refuse: bool) -> bool {
+        match &self.journal {
+            Some(journal) => {
+                journal.file.refuse_writes(refuse);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -218,6 +280,12 @@ impl SqlStore {
                 .await?;
         Ok(row.0.unwrap_or(0))
     }
+}
+
+/// The file of a `sqlite:` URL prepared by `sqlite_url`.
+fn sqlite_file(url: &str) -> PathBuf {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    PathBuf::from(rest.split('?').next().unwrap_or(rest))
 }
 
 /// Creates the database file's directory and adds `mode=rwc` so a first run creates the file.

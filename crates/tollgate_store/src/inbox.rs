@@ -1,8 +1,11 @@
 //! The webhook inbox: insert-once by event id, lease-based claiming (PostgreSQL: `FOR UPDATE
 //! SKIP LOCKED` so several instances share the work; SQLite: the single writer serialises
-//! claims), settling, listing and replay.
+//! claims), settling, listing and replay. On a served SQLite file the events go through the
+//! inbox journal first (`journal.rs`): appended and synced before their 2xx, folded into
+//! `stripe_events` before anything reads the inbox, so every read sees every acknowledged event.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor};
@@ -13,7 +16,44 @@ use tollgate_core::store::Page;
 use tollgate_core::stripe::StripeEventId;
 
 use crate::columns::{db_error, get, get_opt_time, get_time, millis, parse, push_values};
+use crate::journal::InboxJournal;
 use crate::{Backend, SqlStore};
+
+/// Events folded from the journal per statement and commit: big enough to share a commit's
+/// cost, small enough not to hold SQLite's one writer for long.
+const FOLD_ROWS: usize = 500;
+
+/// The journal with the two orders its users keep.
+#[derive(Debug)]
+pub(crate) struct JournaledInbox {
+    pub(crate) file: InboxJournal,
+    /// One batch at a time is checked for duplicates and appended, so two deliveries of one
+    /// id in different batches cannot both pass the check.
+    appending: tokio::sync::Mutex<()>,
+    /// One fold at a time, so that each event is read back and inserted once.
+    folding: tokio::sync::Mutex<()>,
+}
+
+impl JournaledInbox {
+    pub(crate) fn new(file: InboxJournal) -> Self {
+        Self {
+            file,
+            appending: tokio::sync::Mutex::new(()),
+            folding: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+fn journal_error(error: std::io::Error) -> StoreError {
+    StoreError::Unavailable(format!("inbox journal: {error}"))
+}
+
+fn joined<T>(outcome: Result<std::io::Result<T>, tokio::task::JoinError>) -> Result<T, StoreError> {
+    match outcome {
+        Ok(result) => result.map_err(journal_error),
+        Err(e) => Err(StoreError::Unavailable(format!("inbox journal task: {e}"))),
+    }
+}
 
 /// Rows per statement of `insert_events` and `settle`: at most 10 parameters each, well below
 /// SQLite's limit of 32 766.
@@ -84,6 +124,9 @@ impl SqlStore {
     /// together (group commit). Returns, per event, whether it was stored: `false` for an id
     /// already stored, and for a later repeat of an id within the batch.
     pub(crate) async fn insert_events(&self, events: &[NewEvent]) -> Result<Vec<bool>, StoreError> {
+        if let Some(journal) = &self.journal {
+            return self.journal_events(journal, events).await;
+        }
         let mut first_of_id = HashSet::with_capacity(events.len());
         let fresh: Vec<&NewEvent> = events
             .iter()
@@ -111,12 +154,103 @@ impl SqlStore {
             .collect())
     }
 
+    /// Appends the batch's new events to the journal and syncs it; the answer per event is
+    /// the same as `insert_events` gives without a journal.
+    async fn journal_events(
+        &self,
+        journal: &Arc<JournaledInbox>,
+        events: &[NewEvent],
+    ) -> Result<Vec<bool>, StoreError> {
+        let _turn = journal.appending.lock().await;
+        // The journal's pending ids are checked before the table: a fold commits its rows
+        // first and then clears their ids, so an id is always found in one or the other.
+        let mut seen = HashSet::with_capacity(events.len());
+        let mut new: Vec<bool> = events
+            .iter()
+            .map(|e| seen.insert(e.id.as_str()) && !journal.file.is_pending(e.id.as_str()))
+            .collect();
+        let candidates: Vec<&str> = events
+            .iter()
+            .zip(&new)
+            .filter(|(_, new)| **new)
+            .map(|(e, _)| e.id.as_str())
+            .collect();
+        let stored = self.stored_event_ids(&candidates).await?;
+        for (event, new) in events.iter().zip(new.iter_mut()) {
+            *new = *new && !stored.contains(event.id.as_str());
+        }
+        let fresh: Vec<NewEvent> = events
+            .iter()
+            .zip(&new)
+            .filter(|(_, new)| **new)
+            .map(|(e, _)| e.clone())
+            .collect();
+        if !fresh.is_empty() {
+            let journal = Arc::clone(journal);
+            joined(tokio::task::spawn_blocking(move || journal.file.append(&fresh)).await)?;
+        }
+        Ok(new)
+    }
+
+    /// Which of these ids are rows already.
+    async fn stored_event_ids(&self, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut sql = String::from("SELECT id FROM stripe_events WHERE id IN (VALUES ");
+        push_values(&mut sql, self.backend(), ids.len(), 1);
+        sql.push(')');
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(|row| get::<String>(row, "id"))
+            .collect()
+    }
+
+    /// Moves what the journal holds into `stripe_events`, `FOLD_ROWS` at a time, each in one
+    /// commit. Everything that reads or updates inbox rows calls it first; it costs a lock when
+    /// there is nothing to fold.
+    pub(crate) async fn fold_journal(&self) -> Result<(), StoreError> {
+        let Some(journal) = &self.journal else {
+            return Ok(());
+        };
+        if !journal.file.has_unfolded() {
+            return Ok(());
+        }
+        let _turn = journal.folding.lock().await;
+        loop {
+            let reader = Arc::clone(journal);
+            let Some(unfolded) =
+                joined(tokio::task::spawn_blocking(move || reader.file.unfolded(FOLD_ROWS)).await)?
+            else {
+                return Ok(());
+            };
+            let mut first_of_id = HashSet::with_capacity(unfolded.events.len());
+            let rows: Vec<&NewEvent> = unfolded
+                .events
+                .iter()
+                .filter(|e| first_of_id.insert(e.id.as_str()))
+                .collect();
+            let mut inserted = HashSet::new();
+            insert_rows(&self.write, self.backend(), &rows, &mut inserted).await?;
+            let ids: Vec<&str> = rows.iter().map(|e| e.id.as_str()).collect();
+            journal.file.folded(unfolded.upto, &ids);
+        }
+    }
+
     pub(crate) async fn claim(
         &self,
         now: OffsetDateTime,
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<InboxEvent>, StoreError> {
+        self.fold_journal().await?;
         // The one dialect difference of the inbox: PostgreSQL skips rows another instance holds.
         let lock = match self.backend() {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
@@ -154,6 +288,7 @@ impl SqlStore {
         if settlements.is_empty() {
             return Ok(());
         }
+        self.fold_journal().await?;
         let done = millis(now);
         for chunk in settlements.chunks(MAX_ROWS_PER_INSERT) {
             // A CTE names the columns of VALUES in both dialects (SQLite has no `AS v(…)`).
@@ -194,6 +329,7 @@ impl SqlStore {
         &self,
         id: &StripeEventId,
     ) -> Result<Option<InboxEvent>, StoreError> {
+        self.fold_journal().await?;
         sqlx::query(&format!(
             "SELECT {EVENT_COLUMNS} FROM stripe_events WHERE id = $1"
         ))
@@ -216,6 +352,7 @@ impl SqlStore {
         status: Option<EventStatus>,
         page: Page<StripeEventId>,
     ) -> Result<Vec<InboxEvent>, StoreError> {
+        self.fold_journal().await?;
         let mut sql = format!("SELECT {EVENT_COLUMNS} FROM stripe_events WHERE TRUE");
         if let Some(status) = status {
             sql.push_str(" AND status = '");
@@ -247,6 +384,7 @@ impl SqlStore {
         id: Option<&StripeEventId>,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
+        self.fold_journal().await?;
         let result = sqlx::query(
             "UPDATE stripe_events SET status = 'received', attempts = 0, next_attempt_at = $1, \
                  locked_until = NULL, last_error = NULL, processed_at = NULL \

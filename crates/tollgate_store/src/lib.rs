@@ -8,6 +8,7 @@ mod console;
 mod coupons;
 mod database;
 mod inbox;
+mod journal;
 mod ledger;
 mod mentors;
 mod outbox;

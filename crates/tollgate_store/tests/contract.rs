@@ -10,17 +10,27 @@ use tollgate_core::{ApiKeyId, Email, Secret, Store, StoreError, UserId};
 use tollgate_store::SqlStore;
 use tollgate_store::testing::TestDatabase;
 
-/// Runs one contract check against every configured backend.
+/// Runs one contract check against every configured backend, and once more on SQLite with
+/// the inbox journal in front of the inbox (as `tollgate serve` runs it).
 macro_rules! contract {
     ($name:ident, $check:expr) => {
         #[tokio::test]
         async fn $name() {
+            let check: fn(SqlStore) -> _ = $check;
             for database in TestDatabase::all().await {
                 let store = database.store().await;
-                let check: fn(SqlStore) -> _ = $check;
                 check(store.clone()).await;
                 store.close().await;
             }
+            let journaled = TestDatabase::sqlite();
+            let store = journaled
+                .store()
+                .await
+                .with_inbox_journal()
+                .await
+                .expect("open the inbox journal");
+            check(store.clone()).await;
+            store.close().await;
         }
     };
 }
