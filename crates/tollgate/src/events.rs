@@ -22,7 +22,7 @@ pub async fn list(config: Config, status: Option<String>, limit: u32) -> Result<
     if !(1..=1000).contains(&limit) {
         return Err(Failure::Usage("--limit must be 1 to 1000".into()));
     }
-    let store = serve::open_store(&config)
+    let store = serve::open_inbox_store(&config)
         .await
         .context("opening the database")?;
     let events = store
@@ -57,7 +57,7 @@ pub async fn list(config: Config, status: Option<String>, limit: u32) -> Result<
 }
 
 pub async fn replay(config: Config, id: Option<String>, failed: bool) -> Result<(), Failure> {
-    let store = serve::open_store(&config)
+    let store = serve::open_inbox_store(&config)
         .await
         .context("opening the database")?;
     let now = time::OffsetDateTime::now_utc();

@@ -26,7 +26,7 @@ pub async fn migrate(config: Config) -> Result<(), Failure> {
 
 pub async fn run(config: Config) -> Result<(), Failure> {
     telemetry::init(config.server.log_format);
-    let store = serve::open_store(&config)
+    let store = serve::open_serving_store(&config)
         .await
         .context("opening the database")?;
     let running = serve::start(config, Arc::new(store.clone()))

@@ -436,6 +436,94 @@ async fn events_can_be_listed_and_replayed_from_the_terminal() {
     }
 }
 
+/// Sends SIGTERM and waits for the process to exit.
+fn terminate(child: &mut std::process::Child, what: &str) {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "{what} did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn terminal_commands_work_beside_a_server_and_list_what_it_acknowledged_once_it_stops() {
+    // The inbox journal is SQLite's: the serving process holds it, the commands must not wait
+    // for it, and once it is free `events` reads what the server left in it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let database = TestDatabase::sqlite();
+    let secret = "whsec_terminal_beside_a_server";
+    let env = [
+        ("DATABASE_URL", database.url.as_str()),
+        ("STRIPE_WEBHOOK_SECRET", secret),
+        // Nothing folds the journal while the server runs: its worker is off.
+        ("TOLLGATE_WORKER_ENABLED", "false"),
+    ];
+    let log = dir.path().join("serve.log");
+    let (mut child, url, _stdout) = start_serve(dir.path(), &env, &log);
+    let body = json!({
+        "id": "evt_terminal_1",
+        "object": "event",
+        "type": "customer.updated",
+        "created": 1_764_500_000,
+        "livemode": false,
+        "data": { "object": { "id": "cus_terminal", "object": "customer" } }
+    })
+    .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let delivered = reqwest::Client::new()
+        .post(format!("{url}/api/v1/stripe/webhook"))
+        .header("content-type", "application/json")
+        .header(
+            "stripe-signature",
+            tollgate_server::notify::signature(secret, now, &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("deliver");
+    assert_eq!(delivered.status().as_u16(), 200);
+
+    let mut create = tollgate(dir.path(), &env)
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "beside@example.com",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    create
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"a long enough password\n")
+        .expect("write");
+    let created = create.wait_with_output().expect("wait");
+    assert_eq!(created.status.code(), Some(0), "{}", text(&created.stderr));
+    let beside = run(dir.path(), &env, &["events", "list"]);
+    assert_eq!(beside.status.code(), Some(0), "{}", text(&beside.stderr));
+
+    terminate(&mut child, "serve");
+    let after = run(dir.path(), &env, &["events", "list"]);
+    assert_eq!(after.status.code(), Some(0), "{}", text(&after.stderr));
+    assert!(
+        text(&after.stdout).contains("evt_terminal_1"),
+        "{}",
+        text(&after.stdout)
+    );
+}
+
 #[tokio::test]
 async fn ledger_verify_passes_a_whole_ledger_and_fails_naming_a_tampered_balance() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -508,13 +596,5 @@ async fn the_emulator_serves_stripe_on_its_own() {
             .is_some_and(|id| id.starts_with("cus_")),
         "{customer}"
     );
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "the emulator did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    terminate(&mut child, "the emulator");
 }

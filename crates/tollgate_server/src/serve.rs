@@ -68,8 +68,8 @@ impl Running {
     }
 }
 
-/// Connects to the configured database, applies pending migrations, and opens the inbox
-/// journal (SQLite files, unless `database.inbox_journal` is off): for the serving process.
+/// Connects to the configured database and applies pending migrations: for the commands
+/// that run beside a server (`admin`, `ledger`), which leave the inbox journal to it.
 pub async fn open_store(config: &Config) -> Result<SqlStore, tollgate_store::ConnectError> {
     let store = SqlStore::connect(
         config.database.url.expose(),
@@ -80,10 +80,39 @@ pub async fn open_store(config: &Config) -> Result<SqlStore, tollgate_store::Con
     if !applied.is_empty() {
         tracing::info!(versions = ?applied, "applied database migrations");
     }
-    if config.database.inbox_journal {
-        return store.with_inbox_journal().await;
-    }
     Ok(store)
+}
+
+/// How long a starting server waits for another holder of the inbox journal (its
+/// predecessor, still stopping) before it refuses to start.
+const JOURNAL_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `open_store`, then the inbox journal in front of the webhook inbox (a SQLite file, unless
+/// `database.inbox_journal` is off): for the process that serves webhooks.
+pub async fn open_serving_store(config: &Config) -> Result<SqlStore, tollgate_store::ConnectError> {
+    let store = open_store(config).await?;
+    if !config.database.inbox_journal {
+        return Ok(store);
+    }
+    store.with_inbox_journal(JOURNAL_LOCK_WAIT).await
+}
+
+/// `open_store` for a command that reads the inbox (`events`): with the inbox journal when no
+/// server holds it, so that what a stopped server acknowledged is listed too; otherwise the
+/// rows alone, which the running server keeps folding.
+pub async fn open_inbox_store(config: &Config) -> Result<SqlStore, tollgate_store::ConnectError> {
+    let store = open_store(config).await?;
+    if !config.database.inbox_journal {
+        return Ok(store);
+    }
+    match store
+        .clone()
+        .with_inbox_journal(std::time::Duration::ZERO)
+        .await
+    {
+        Err(e) if e.is_journal_held() => Ok(store),
+        outcome => outcome,
+    }
 }
 
 /// Binds `config.server.bind` and serves the API on it.

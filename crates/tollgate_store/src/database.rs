@@ -58,6 +58,13 @@ pub enum ConnectError {
     },
 }
 
+impl ConnectError {
+    /// The inbox journal is held by another process (a running server).
+    pub fn is_journal_held(&self) -> bool {
+        matches!(self, Self::Journal { source, .. } if source.kind() == std::io::ErrorKind::WouldBlock)
+    }
+}
+
 /// The store over a pool of connections; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct SqlStore {
@@ -72,9 +79,6 @@ pub struct SqlStore {
     /// Set by `with_inbox_journal`: webhook events are journaled before they are rows.
     pub(crate) journal: Option<Arc<crate::inbox::JournaledInbox>>,
 }
-
-/// How long opening the inbox journal waits for another holder to let go.
-const JOURNAL_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// The migrations this build knows, embedded in the binary; numbered and never edited once landed.
 pub fn migrator(backend: Backend) -> Migrator {
@@ -223,14 +227,13 @@ impl SqlStore {
     /// Puts the inbox journal (`journal.rs`) in front of the webhook inbox, in the directory
     /// beside the database file; the one process that serves webhooks calls it. A no-op on
     /// PostgreSQL, whose instances share the inbox, and on an in-memory SQLite database.
-    /// Fails when another process still holds that journal after `JOURNAL_LOCK_WAIT` (a
-    /// server restarted at once may find its predecessor still letting go).
-    pub async fn with_inbox_journal(mut self) -> Result<Self, ConnectError> {
+    /// Fails when another process (or store) still holds that journal after `wait`.
+    pub async fn with_inbox_journal(mut self, wait: Duration) -> Result<Self, ConnectError> {
         let Some(file) = &self.sqlite_file else {
             return Ok(self);
         };
         let dir = crate::journal::InboxJournal::dir_for(file);
-        let deadline = tokio::time::Instant::now() + JOURNAL_LOCK_WAIT;
+        let deadline = tokio::time::Instant::now() + wait;
         let journal = loop {
             match crate::journal::InboxJournal::open(&dir) {
                 Err(e)

@@ -26,7 +26,7 @@ macro_rules! contract {
             let store = journaled
                 .store()
                 .await
-                .with_inbox_journal()
+                .with_inbox_journal(std::time::Duration::ZERO)
                 .await
                 .expect("open the inbox journal");
             check(store.clone()).await;

@@ -33,7 +33,7 @@ async fn journaled(database: &TestDatabase) -> SqlStore {
     database
         .store()
         .await
-        .with_inbox_journal()
+        .with_inbox_journal(std::time::Duration::ZERO)
         .await
         .expect("open the inbox journal")
 }

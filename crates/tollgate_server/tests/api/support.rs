@@ -32,7 +32,9 @@ impl TestApp {
             vec![tollgate_core::Secret::new(TEST_WEBHOOK_SECRET.to_string())];
         config.worker.poll_interval_ms = 50;
         configure(&mut config);
-        let store = serve::open_store(&config).await.expect("open the store");
+        let store = serve::open_serving_store(&config)
+            .await
+            .expect("open the store");
         let running = serve::start(config, Arc::new(store.clone()))
             .await
             .expect("start the server");
