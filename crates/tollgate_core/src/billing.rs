@@ -12,7 +12,7 @@ use crate::plan::Catalog;
 use crate::store::{Store, StoreError, SyncChanges};
 use crate::stripe::{
     CheckoutLine, CheckoutMode, CheckoutSessionId, CheckoutSnapshot, NewCheckout, NewCustomer,
-    StripeApi, StripeCustomerId, StripeError, SubscriptionSnapshot,
+    StripeApi, StripeCustomerId, StripeError, StripeEventId, SubscriptionSnapshot,
 };
 use crate::subscription::{self, BillingSummary, Entitlements, Subscription};
 use crate::usage::UsagePolicy;
@@ -75,6 +75,10 @@ pub enum BillingError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// How often `apply_fetched` fetches a subscription again before it keeps what it has: each
+/// time only if another fetch of it overlapped in time, which takes concurrent writers.
+const REFETCHES: usize = 3;
 
 /// Return URLs for a checkout, already built from the configured base URL.
 pub struct CheckoutUrls {
@@ -184,7 +188,8 @@ impl Billing<'_> {
             let snapshot = self.stripe.subscription(subscription_id).await?;
             changes.subscription = Some(self.to_subscription(owner, &snapshot));
         }
-        self.store.apply_sync(None, &changes).await?;
+        changes.fetched_until = Some(self.clock.now());
+        self.apply_fetched::<BillingError>(None, &changes).await?;
         Ok(session)
     }
 
@@ -262,11 +267,55 @@ impl Billing<'_> {
         let subscription = self.to_subscription(user, &snapshot);
         let changes = SyncChanges {
             fetched_at: Some(fetched_at),
+            fetched_until: Some(self.clock.now()),
             subscription: Some(subscription.clone()),
             ..SyncChanges::default()
         };
-        self.store.apply_sync(None, &changes).await?;
-        Ok(subscription)
+        Ok(self
+            .apply_fetched::<BillingError>(None, &changes)
+            .await?
+            .unwrap_or(subscription))
+    }
+
+    /// Applies changes fetched from Stripe (`Store::apply_sync`). While the subscription's
+    /// snapshot could not be ordered against the stored one (their fetches overlapped in
+    /// time), fetches it again: a fetch that starts after both ended is the newer, so a
+    /// member's own cancel or resume is never undone by a worker's fetch that reached Stripe
+    /// just before it. Returns the subscription as last fetched again, if it was.
+    pub async fn apply_fetched<E>(
+        &self,
+        event: Option<&StripeEventId>,
+        changes: &SyncChanges,
+    ) -> Result<Option<Subscription>, E>
+    where
+        E: From<StripeError> + From<StoreError>,
+    {
+        let mut applied = self.store.apply_sync(event, changes).await?;
+        let mut refetched = None;
+        for _ in 0..REFETCHES {
+            let (true, Some(subscription)) =
+                (applied.subscription_overlapped, &changes.subscription)
+            else {
+                break;
+            };
+            let fetched_at = self.clock.now();
+            let snapshot = self.stripe.subscription(&subscription.id).await?;
+            let again = self.to_subscription(subscription.user_id, &snapshot);
+            applied = self
+                .store
+                .apply_sync(
+                    None,
+                    &SyncChanges {
+                        fetched_at: Some(fetched_at),
+                        fetched_until: Some(self.clock.now()),
+                        subscription: Some(again.clone()),
+                        ..SyncChanges::default()
+                    },
+                )
+                .await?;
+            refetched = Some(again);
+        }
+        Ok(refetched)
     }
 
     /// Our record of a Stripe subscription, with the plan it belongs to.

@@ -44,11 +44,23 @@ pub struct Page<C> {
     pub before: Option<C>,
 }
 
+/// What `Store::apply_sync` could not settle by itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncApplied {
+    /// The subscription's snapshot was fetched in a window that overlaps the stored one's, so
+    /// either may be the staler: only a fetch that starts after both ended tells which.
+    pub subscription_overlapped: bool,
+}
+
 /// Everything one event changes, applied in one transaction by `Store::apply_sync`.
 #[derive(Clone, Debug, Default)]
 pub struct SyncChanges {
     /// When the objects were fetched from Stripe (before the request): the order of writes.
     pub fetched_at: Option<OffsetDateTime>,
+    /// When the last of those answers arrived: with `fetched_at`, the window in which Stripe
+    /// produced them. Two snapshots whose windows overlap cannot be ordered by their stamps
+    /// (a request sent later may still reach Stripe first); `None` is the instant `fetched_at`.
+    pub fetched_until: Option<OffsetDateTime>,
     pub customer_link: Option<(UserId, StripeCustomerId)>,
     pub checkout_status: Option<(CheckoutSessionId, String)>,
     pub subscription: Option<Subscription>,
@@ -184,12 +196,13 @@ pub trait Store: Send + Sync {
     /// Applies what an event (or a server-side fetch, `event: None`) changed and marks the
     /// event processed, in one transaction. Writes that
     /// are older than what is stored (by `fetched_at`), or that would move a terminal
-    /// subscription, are skipped: state never rolls back (invariant 3).
+    /// subscription, are skipped: state never rolls back (invariant 3). Says when the
+    /// subscription's snapshot could not be ordered against the stored one (`SyncApplied`).
     async fn apply_sync(
         &self,
         event: Option<&StripeEventId>,
         changes: &SyncChanges,
-    ) -> Result<(), StoreError>;
+    ) -> Result<SyncApplied, StoreError>;
     /// Records the outcome of an attempt that did not apply: ignored, retry later, or failed.
     async fn settle_event(
         &self,

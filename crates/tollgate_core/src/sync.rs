@@ -64,6 +64,10 @@ impl Billing<'_> {
         channels: &[String],
     ) -> Result<SyncChanges, SyncError> {
         match self.fetch_changes(event, channels).await {
+            Ok(mut changes) => {
+                changes.fetched_until = Some(self.clock.now());
+                Ok(changes)
+            }
             // The object is gone (deleted, or of another account): retrying cannot help.
             Err(SyncError::Stripe(StripeError::NotFound)) => Err(SyncError::Skip(
                 "the event's object does not exist in Stripe".into(),

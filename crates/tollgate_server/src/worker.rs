@@ -67,11 +67,10 @@ pub async fn drain_once(state: &AppState) -> Result<usize, tollgate_core::StoreE
 async fn process(state: &AppState, event: &InboxEvent) -> Option<Settlement> {
     let billing = state.billing();
     let outcome = match billing.changes_for(event, &state.channels).await {
-        Ok(changes) => state
-            .store
-            .apply_sync(Some(&event.id), &changes)
+        Ok(changes) => billing
+            .apply_fetched::<SyncError>(Some(&event.id), &changes)
             .await
-            .map_err(SyncError::from),
+            .map(|_| ()),
         Err(e) => Err(e),
     };
     let settle = |status, error: String, next_attempt_at| {

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 use tollgate_core::invoice::Invoice;
-use tollgate_core::store::SyncChanges;
+use tollgate_core::store::{SyncApplied, SyncChanges};
 use tollgate_core::stripe::{
     CheckoutSessionId, StripeCustomerId, StripeEventId, StripeInvoiceId, StripePriceId,
     StripeSubscriptionId, SubscriptionStatus,
@@ -13,10 +13,11 @@ use tollgate_core::stripe::{
 use tollgate_core::subscription::Subscription;
 use tollgate_core::{StoreError, UserId};
 
-use crate::SqlStore;
 use crate::columns::{db_error, get, get_opt_time, get_time, millis, parse};
 use crate::outbox::insert_message;
+use crate::payments::row_lock;
 use crate::payments::{apply_payment, apply_refund};
+use crate::{Backend, SqlStore};
 
 pub(crate) const SUBSCRIPTION_COLUMNS: &str = "id, user_id, customer_id, status, price_id, plan_id, quantity, current_period_start, \
      current_period_end, cancel_at_period_end, canceled_at, ended_at, trial_end, created_at";
@@ -212,7 +213,7 @@ impl SqlStore {
         &self,
         event: Option<&StripeEventId>,
         changes: &SyncChanges,
-    ) -> Result<(), StoreError> {
+    ) -> Result<SyncApplied, StoreError> {
         if event.is_some() {
             // The event it settles must be a row (it is, once claimed; the contract allows any).
             self.fold_journal().await?;
@@ -220,6 +221,8 @@ impl SqlStore {
         // Callers stamp fetched_at before asking Stripe; a change without one is applied as now.
         let now = changes.fetched_at.unwrap_or_else(OffsetDateTime::now_utc);
         let synced_at = millis(now);
+        let window = (synced_at, changes.fetched_until.map_or(synced_at, millis));
+        let mut applied = SyncApplied::default();
         let mut tx = self.write.begin().await.map_err(db_error)?;
         if let Some((user, customer)) = &changes.customer_link {
             insert_customer_link(&mut tx, *user, customer, now).await?;
@@ -234,7 +237,8 @@ impl SqlStore {
                 .map_err(db_error)?;
         }
         if let Some(subscription) = &changes.subscription {
-            upsert_subscription(&mut tx, subscription, synced_at).await?;
+            applied.subscription_overlapped =
+                upsert_subscription(&mut tx, self.backend(), subscription, window).await?;
         }
         if let Some(invoice) = &changes.invoice {
             upsert_invoice(&mut tx, invoice, synced_at).await?;
@@ -260,7 +264,8 @@ impl SqlStore {
             .await
             .map_err(db_error)?;
         }
-        tx.commit().await.map_err(db_error)
+        tx.commit().await.map_err(db_error)?;
+        Ok(applied)
     }
 }
 
@@ -283,21 +288,43 @@ async fn insert_customer_link(
 }
 
 /// Inserts or updates a subscription unless the stored row was fetched later, or is terminal.
+/// `window` is when this snapshot was fetched (request sent, answer received). Returns whether
+/// it overlaps the stored snapshot's window: then the two cannot be ordered by their stamps,
+/// since a request sent later may still have reached Stripe first, and only a fresh fetch tells.
 async fn upsert_subscription(
     tx: &mut Transaction<'_, Any>,
+    backend: Backend,
     s: &Subscription,
-    synced_at: i64,
-) -> Result<(), StoreError> {
+    (synced_at, synced_until): (i64, i64),
+) -> Result<bool, StoreError> {
+    // Locked on PostgreSQL, so a concurrent apply compares against this one's window.
+    let stored: Option<(i64, Option<i64>, String)> = sqlx::query_as(&format!(
+        "SELECT synced_at, synced_until, status FROM subscriptions WHERE id = $1 {}",
+        row_lock(backend)
+    ))
+    .bind(s.id.as_str())
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    let overlapped = stored.is_some_and(|(at, until, status)| {
+        let until = until.unwrap_or(at);
+        let terminal = SubscriptionStatus::parse(&status).is_some_and(|s| s.is_terminal());
+        !terminal
+            && (at, until) != (synced_at, synced_until)
+            && synced_at < until
+            && at < synced_until
+    });
     sqlx::query(
         "INSERT INTO subscriptions (id, user_id, customer_id, status, price_id, plan_id, quantity, \
              current_period_start, current_period_end, cancel_at_period_end, canceled_at, ended_at, trial_end, \
-             created_at, synced_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             created_at, synced_at, synced_until) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, price_id = excluded.price_id, \
              plan_id = excluded.plan_id, quantity = excluded.quantity, \
              current_period_start = excluded.current_period_start, current_period_end = excluded.current_period_end, \
              cancel_at_period_end = excluded.cancel_at_period_end, canceled_at = excluded.canceled_at, \
-             ended_at = excluded.ended_at, trial_end = excluded.trial_end, synced_at = excluded.synced_at \
+             ended_at = excluded.ended_at, trial_end = excluded.trial_end, synced_at = excluded.synced_at, \
+             synced_until = excluded.synced_until \
          WHERE subscriptions.synced_at <= excluded.synced_at \
            AND subscriptions.status NOT IN ('canceled', 'incomplete_expired')",
     )
@@ -316,10 +343,11 @@ async fn upsert_subscription(
     .bind(opt_millis(s.trial_end))
     .bind(millis(s.created_at))
     .bind(synced_at)
+    .bind(synced_until)
     .execute(&mut **tx)
     .await
     .map_err(db_error)?;
-    Ok(())
+    Ok(overlapped)
 }
 
 /// Inserts or updates an invoice unless the stored row was fetched later, or is paid or void.

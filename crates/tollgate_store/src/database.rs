@@ -117,6 +117,11 @@ pub fn migrator(backend: Backend) -> Migrator {
                 "failed events index",
                 include_str!("../migrations/0006_failed_events_index.sql"),
             ),
+            migration(
+                7,
+                "subscription fetch window",
+                include_str!("../migrations/0007_subscription_fetch_window.sql"),
+            ),
         ]),
         ignore_missing: false,
         // Several instances starting at once on one PostgreSQL take an advisory lock in turn.

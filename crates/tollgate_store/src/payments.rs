@@ -90,7 +90,7 @@ fn refund_from_row(row: &AnyRow) -> Result<Refund, StoreError> {
 
 /// PostgreSQL locks the row for the rest of the transaction; SQLite's one writer already
 /// serialises every write transaction.
-fn row_lock(backend: Backend) -> &'static str {
+pub(crate) fn row_lock(backend: Backend) -> &'static str {
     match backend {
         Backend::Postgres => "FOR UPDATE",
         Backend::Sqlite => "",

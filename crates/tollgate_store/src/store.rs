@@ -13,7 +13,7 @@ use tollgate_core::member::{MemberPage, MemberQuery, MemberRow, OverviewFacts};
 use tollgate_core::mentor::{AssignOutcome, Mentor};
 use tollgate_core::notification::PendingMessage;
 use tollgate_core::payment::{NewPayment, NewRefund, Payment, Refund};
-use tollgate_core::store::{Page, PaymentFilter, RefundAdmission, SyncChanges};
+use tollgate_core::store::{Page, PaymentFilter, RefundAdmission, SyncApplied, SyncChanges};
 use tollgate_core::stripe::{
     CheckoutSessionId, StripeCustomerId, StripeEventId, StripePaymentIntentId, StripeRefundId,
 };
@@ -205,7 +205,7 @@ impl Store for SqlStore {
         &self,
         event: Option<&StripeEventId>,
         changes: &SyncChanges,
-    ) -> Result<(), StoreError> {
+    ) -> Result<SyncApplied, StoreError> {
         self.apply(event, changes).await
     }
 

@@ -528,6 +528,72 @@ mod billing {
     );
 
     contract!(
+        a_fetch_whose_window_overlaps_the_stored_ones_asks_to_be_fetched_again,
+        |store| async move {
+            let at = now();
+            let user = insert(&store, "w@example.com", at).await;
+            // (sent, answered) in seconds after `at`; the answer says whether the snapshot
+            // could not be ordered against the stored one.
+            let apply = |status, sent: i64, answered: i64| {
+                let changes = SyncChanges {
+                    fetched_at: Some(at + Duration::seconds(sent)),
+                    fetched_until: Some(at + Duration::seconds(answered)),
+                    subscription: Some(subscription(user.id, status, at)),
+                    ..SyncChanges::default()
+                };
+                let store = store.clone();
+                async move {
+                    store
+                        .apply_sync(None, &changes)
+                        .await
+                        .expect("apply")
+                        .subscription_overlapped
+                }
+            };
+            let status =
+                || async { store.subscriptions_of(user.id).await.expect("subs")[0].status };
+            assert!(
+                !apply(SubscriptionStatus::Active, 10, 20).await,
+                "the first"
+            );
+            assert!(
+                apply(SubscriptionStatus::PastDue, 15, 25).await,
+                "sent before the stored one was answered: either may be staler"
+            );
+            assert_eq!(
+                status().await,
+                SubscriptionStatus::PastDue,
+                "kept: sent later"
+            );
+            assert!(
+                !apply(SubscriptionStatus::Active, 30, 40).await,
+                "sent after the stored one was answered: newer, for sure"
+            );
+            assert!(
+                apply(SubscriptionStatus::PastDue, 5, 35).await,
+                "answered after the stored one was sent: either may be staler"
+            );
+            assert_eq!(
+                status().await,
+                SubscriptionStatus::Active,
+                "refused: sent earlier"
+            );
+            assert!(
+                !apply(SubscriptionStatus::PastDue, 1, 2).await,
+                "answered before the stored one was sent: older, for sure"
+            );
+            assert!(
+                !apply(SubscriptionStatus::Active, 30, 40).await,
+                "the stored snapshot itself again"
+            );
+            assert!(
+                !apply(SubscriptionStatus::Active, 50, 50).await,
+                "a change without an answer time is an instant"
+            );
+        }
+    );
+
+    contract!(
         paid_invoices_give_the_payment_date_and_stay_paid,
         |store| async move {
             let at = now();

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tollgate_core::Store;
 
-use crate::support::{TestApp, browser, error_of};
+use crate::support::{TestApp, browser, error_of, settle};
 
 #[tokio::test]
 async fn paying_with_4242_makes_the_member_paid_only_through_the_webhook() {
@@ -177,16 +177,7 @@ async fn fifty_concurrent_checkouts_by_a_new_user_make_one_stripe_customer() {
             1,
             "{customers}"
         );
-        let me: Value = client
-            .get(app.url("/api/v1/me"))
-            .send()
-            .await
-            .expect("me")
-            .json()
-            .await
-            .expect("json");
-        let user =
-            tollgate_core::UserId::parse(me["user"]["id"].as_str().expect("id")).expect("uuid");
+        let user = app.user_id(&client).await;
         let linked = app
             .store
             .stripe_customer_of(user)
@@ -216,10 +207,10 @@ async fn cancel_at_period_end_keeps_access_and_resume_undoes_it() {
         assert_eq!(cancel.status(), StatusCode::OK);
         let answer: Value = cancel.json().await.expect("json");
         assert_eq!(answer["subscription"]["cancel_at_period_end"], true);
-        // The answer is Stripe's snapshot at once; the stored state may lag it while the
-        // worker still applies a webhook of the step before, whose fetch reached Stripe before
-        // this change did (the known race in ARCHITECTURE.md): the change's own webhook puts it
-        // right, so this waits for where it ends.
+        // The answer is Stripe's snapshot at once; the stored state may lag it for a moment
+        // while the worker applies a webhook of the step before, whose fetch reached Stripe
+        // before this change did (their windows overlap, so the worker fetches it again:
+        // ARCHITECTURE.md), so this waits for where it ends.
         let summary = app
             .wait_for_summary(&client, "cancel_at_period_end", |summary| {
                 summary["subscription"]["cancel_at_period_end"] == true
@@ -392,6 +383,66 @@ async fn a_cancellation_made_in_the_billing_portal_reaches_tollgate_through_the_
         );
         let summary = app.wait_for_status(&client, "cancelled").await;
         assert_eq!(summary["subscription"]["status"], "canceled");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_stale_snapshot_whose_fetch_overlapped_the_stored_one_gives_way_to_a_fresh_fetch() {
+    for app in TestApp::all().await {
+        let (client, csrf) = app.signup("overlap@example.com").await;
+        let (_, url) = app.start_checkout(&client, &csrf).await;
+        app.pay(&url, "4242424242424242").await;
+        app.wait_for_status(&client, "paid").await;
+        settle(&app).await;
+        let user = app.user_id(&client).await;
+        let current = app.store.subscriptions_of(user).await.expect("subs")[0].clone();
+        assert!(!current.cancel_at_period_end);
+        // The true state, fetched in a window that is still open…
+        let now = time::OffsetDateTime::now_utc();
+        app.store
+            .apply_sync(
+                None,
+                &tollgate_core::store::SyncChanges {
+                    fetched_at: Some(now - time::Duration::seconds(1)),
+                    fetched_until: Some(now + time::Duration::seconds(1)),
+                    subscription: Some(current.clone()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("apply");
+        // …and a fetch sent after it whose answer is stale (it reached Stripe first): its
+        // later stamp wins the guard, the overlap has it fetched again from the emulator.
+        let stale = tollgate_core::subscription::Subscription {
+            cancel_at_period_end: true,
+            ..current.clone()
+        };
+        let refetched = app
+            .running()
+            .state
+            .billing()
+            .apply_fetched::<tollgate_core::billing::BillingError>(
+                None,
+                &tollgate_core::store::SyncChanges {
+                    fetched_at: Some(now),
+                    fetched_until: Some(now + time::Duration::seconds(2)),
+                    subscription: Some(stale),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("apply");
+        assert_eq!(
+            refetched.map(|s| s.cancel_at_period_end),
+            Some(false),
+            "fetched again"
+        );
+        let stored = app.store.subscriptions_of(user).await.expect("subs")[0].clone();
+        assert!(
+            !stored.cancel_at_period_end,
+            "the stale snapshot did not stay"
+        );
         app.stop().await;
     }
 }

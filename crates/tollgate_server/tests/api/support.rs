@@ -77,6 +77,19 @@ impl TestApp {
         self._database
     }
 
+    /// The id of the user `client` is signed in as.
+    pub async fn user_id(&self, client: &Client) -> tollgate_core::UserId {
+        let me: Value = client
+            .get(self.url("/api/v1/me"))
+            .send()
+            .await
+            .expect("me")
+            .json()
+            .await
+            .expect("json");
+        tollgate_core::UserId::parse(me["user"]["id"].as_str().expect("id")).expect("uuid")
+    }
+
     /// Signs up with a fresh cookie jar; returns the client and the session's CSRF token.
     pub async fn signup(&self, email: &str) -> (Client, String) {
         let client = browser();
