@@ -18,8 +18,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::io;
-use std::os::unix::fs::FileExt;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -335,7 +334,7 @@ fn flush(writer: &mut Writer) -> io::Result<()> {
     if writer.buffer.is_empty() {
         return Ok(());
     }
-    writer.file.write_all_at(&writer.buffer, writer.offset)?;
+    write_at(&writer.file, &writer.buffer, writer.offset)?;
     writer.file.sync_data()?;
     writer.offset += writer.buffer.len() as u64;
     writer.buffer.clear();
@@ -348,15 +347,29 @@ fn read_frames(path: &Path, from: u64, end: u64) -> io::Result<Vec<u8>> {
     let mut len = (end - from).min(READ_BYTES);
     if len >= HEADER as u64 {
         let mut header = [0u8; HEADER];
-        file.read_exact_at(&mut header, from)?;
+        read_at(&file, &mut header, from)?;
         let body = u64::from(u32::from_le_bytes([
             header[4], header[5], header[6], header[7],
         ]));
         len = len.max((HEADER as u64 + body).min(end - from));
     }
     let mut bytes = vec![0; usize::try_from(len).unwrap_or(0)];
-    file.read_exact_at(&mut bytes, from)?;
+    read_at(&file, &mut bytes, from)?;
     Ok(bytes)
+}
+
+/// Positioned I/O by seeking, which every platform has (`pwrite` would save one system call
+/// per group of deliveries).
+fn write_at(file: &File, bytes: &[u8], offset: u64) -> io::Result<()> {
+    let mut file = file;
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(bytes)
+}
+
+fn read_at(file: &File, bytes: &mut [u8], offset: u64) -> io::Result<()> {
+    let mut file = file;
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(bytes)
 }
 
 fn segment_path(dir: &Path, segment: u64) -> PathBuf {
@@ -392,8 +405,14 @@ fn create_segment(dir: &Path, segment: u64) -> io::Result<File> {
     Ok(file)
 }
 
+/// Makes a directory's entries (a new segment's name) durable. Windows has no such call for a
+/// directory; NTFS journals its metadata.
 fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    if cfg!(unix) {
+        File::open(dir)?.sync_all()
+    } else {
+        Ok(())
+    }
 }
 
 fn checksum(segment: u64, offset: u64, body: &[u8]) -> u32 {
@@ -666,7 +685,7 @@ mod tests {
         torn.extend_from_slice(&1000u32.to_le_bytes());
         torn.extend_from_slice(&0u32.to_le_bytes());
         torn.extend_from_slice(&[7u8; 500]);
-        file.write_all_at(&torn, end).expect("tear");
+        write_at(&file, &torn, end).expect("tear");
         drop(file);
 
         let journal = InboxJournal::open(dir.path()).expect("reopen");
