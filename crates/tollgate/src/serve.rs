@@ -58,6 +58,11 @@ pub async fn run(config: Config) -> Result<(), Failure> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     running.shutdown().await;
+    // A clean stop leaves the journal empty, so the database file alone is the whole inbox;
+    // if this fails, the next start (or `tollgate events`) folds what is left.
+    if let Err(e) = store.fold_inbox_journal().await {
+        tracing::warn!(error = %e, "the inbox journal could not be folded at shutdown");
+    }
     store.close().await;
     Ok(())
 }

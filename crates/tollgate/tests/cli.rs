@@ -452,7 +452,7 @@ fn terminate(child: &mut std::process::Child, what: &str) {
 #[tokio::test]
 async fn terminal_commands_work_beside_a_server_and_list_what_it_acknowledged_once_it_stops() {
     // The inbox journal is SQLite's: the serving process holds it, the commands must not wait
-    // for it, and once it is free `events` reads what the server left in it.
+    // for it, and a clean stop folds it, so what the server acknowledged is in the database.
     let dir = tempfile::tempdir().expect("tempdir");
     let database = TestDatabase::sqlite();
     let secret = "whsec_terminal_beside_a_server";
@@ -515,6 +515,25 @@ async fn terminal_commands_work_beside_a_server_and_list_what_it_acknowledged_on
     assert_eq!(beside.status.code(), Some(0), "{}", text(&beside.stderr));
 
     terminate(&mut child, "serve");
+    // A clean stop folded the journal: the database alone holds the event.
+    let plain = tollgate_store::SqlStore::connect(&database.url, 1)
+        .await
+        .expect("connect");
+    let rows = tollgate_core::Store::events(
+        &plain,
+        None,
+        tollgate_core::store::Page {
+            limit: 10,
+            before: None,
+        },
+    )
+    .await
+    .expect("events");
+    assert!(
+        rows.iter().any(|e| e.id.as_str() == "evt_terminal_1"),
+        "{rows:?}"
+    );
+    plain.close().await;
     let after = run(dir.path(), &env, &["events", "list"]);
     assert_eq!(after.status.code(), Some(0), "{}", text(&after.stderr));
     assert!(

@@ -259,6 +259,12 @@ impl SqlStore {
         Ok(self)
     }
 
+    /// Moves every event still in the inbox journal into the inbox table (as any read of the
+    /// inbox does first); for a clean shutdown. A no-op without a journal.
+    pub async fn fold_inbox_journal(&self) -> Result<(), tollgate_core::StoreError> {
+        self.fold_journal().await
+    }
+
     /// Makes the inbox journal refuse appends (a disk failure) until called with `false`.
     /// Returns whether this store has a journal.
     #[cfg(feature = "testing")]
