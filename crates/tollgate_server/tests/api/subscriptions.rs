@@ -271,15 +271,7 @@ async fn the_seed_routes_refuse_to_act_for_another_user() {
     for app in TestApp::all().await {
         let (client, csrf) = app.signup("honest@example.com").await;
         let (other, _) = app.signup("victim@example.com").await;
-        let victim: Value = other
-            .get(app.url("/api/v1/me"))
-            .send()
-            .await
-            .expect("me")
-            .json()
-            .await
-            .expect("json");
-        let victim_id = victim["user"]["id"].as_str().expect("id").to_string();
+        let victim_id = app.user_id(&other).await.to_string();
 
         let spoof_000 = client
             .post(app.url("/api/stripe/create-checkout-session"))
