@@ -255,6 +255,12 @@ impl SqlStore {
                 }
             }
         };
+        self.remember_stored_events(&journal)
+            .await
+            .map_err(|e| ConnectError::Journal {
+                path: dir.display().to_string(),
+                source: std::io::Error::other(format!("reading the stored event ids: {e}")),
+            })?;
         self.journal = Some(Arc::new(crate::inbox::JournaledInbox::new(journal)));
         Ok(self)
     }

@@ -16,7 +16,7 @@ use tollgate_core::store::Page;
 use tollgate_core::stripe::StripeEventId;
 
 use crate::columns::{db_error, get, get_opt_time, get_time, millis, parse, push_values};
-use crate::journal::InboxJournal;
+use crate::journal::{InboxJournal, Known};
 use crate::{Backend, SqlStore};
 
 /// Events folded from the journal per statement and commit: big enough to share a commit's
@@ -54,6 +54,9 @@ fn joined<T>(outcome: Result<std::io::Result<T>, tokio::task::JoinError>) -> Res
         Err(e) => Err(StoreError::Unavailable(format!("inbox journal task: {e}"))),
     }
 }
+
+/// Event ids read per statement when the journal learns which are rows.
+const SCAN_IDS: i64 = 10_000;
 
 /// Rows per statement of `insert_events` and `settle`: at most 10 parameters each, well below
 /// SQLite's limit of 32 766.
@@ -162,20 +165,25 @@ impl SqlStore {
         events: &[NewEvent],
     ) -> Result<Vec<bool>, StoreError> {
         let _turn = journal.appending.lock().await;
-        // The journal's pending ids are checked before the table: a fold commits its rows
-        // first and then clears their ids, so an id is always found in one or the other.
+        // An id is pending in the journal until a fold has committed its row and remembered
+        // it as stored, so it is always found in one or the other. Only ids the filter says
+        // may be rows are looked up in the table.
         let mut seen = HashSet::with_capacity(events.len());
-        let mut new: Vec<bool> = events
-            .iter()
-            .map(|e| seen.insert(e.id.as_str()) && !journal.file.is_pending(e.id.as_str()))
-            .collect();
-        let candidates: Vec<&str> = events
-            .iter()
-            .zip(&new)
-            .filter(|(_, new)| **new)
-            .map(|(e, _)| e.id.as_str())
-            .collect();
-        let stored = self.stored_event_ids(&candidates).await?;
+        let mut new = Vec::with_capacity(events.len());
+        let mut lookup = Vec::new();
+        for event in events {
+            let id = event.id.as_str();
+            let known = if seen.insert(id) {
+                journal.file.classify(id)
+            } else {
+                Known::Pending
+            };
+            new.push(known != Known::Pending);
+            if known == Known::MaybeStored {
+                lookup.push(id);
+            }
+        }
+        let stored = self.stored_event_ids(&lookup).await?;
         for (event, new) in events.iter().zip(new.iter_mut()) {
             *new = *new && !stored.contains(event.id.as_str());
         }
@@ -190,6 +198,38 @@ impl SqlStore {
             joined(tokio::task::spawn_blocking(move || journal.file.append(&fresh)).await)?;
         }
         Ok(new)
+    }
+
+    /// Tells the journal every event id that is a row already, reading the primary key in
+    /// pages: what lets it answer "new" without asking the table (`id_filter.rs`).
+    pub(crate) async fn remember_stored_events(
+        &self,
+        journal: &InboxJournal,
+    ) -> Result<(), StoreError> {
+        let count = sqlx::query("SELECT count(*) AS n FROM stripe_events")
+            .fetch_one(&self.read)
+            .await
+            .map_err(db_error)?;
+        journal.expect_stored(usize::try_from(get::<i64>(&count, "n")?).unwrap_or(0));
+        let mut after = String::new();
+        loop {
+            let page =
+                sqlx::query("SELECT id FROM stripe_events WHERE id > $1 ORDER BY id LIMIT $2")
+                    .bind(after.as_str())
+                    .bind(SCAN_IDS)
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(db_error)?;
+            let ids = page
+                .iter()
+                .map(|row| get::<String>(row, "id"))
+                .collect::<Result<Vec<_>, _>>()?;
+            journal.remember_stored(ids.iter().map(String::as_str));
+            match ids.last() {
+                Some(last) if ids.len() == SCAN_IDS as usize => after.clone_from(last),
+                _ => return Ok(()),
+            }
+        }
     }
 
     /// Which of these ids are rows already.

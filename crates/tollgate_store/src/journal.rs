@@ -34,6 +34,8 @@ use time::OffsetDateTime;
 use tollgate_core::inbox::{EventStatus, NewEvent};
 use tollgate_core::stripe::StripeEventId;
 
+use crate::id_filter::{IdFilter, MIN_CAPACITY};
+
 /// A segment's size: about 10 000 webhook events of 3 kB. Larger ones cost more to read back
 /// after a crash; smaller ones are rolled over (a file made, synced and named) more often.
 pub const SEGMENT_BYTES: u64 = 32 * 1024 * 1024;
@@ -103,6 +105,20 @@ struct Shared {
     folded: Position,
     /// Ids synced to the journal and not yet folded: a re-delivery of one is a duplicate.
     pending: HashSet<String>,
+    /// Ids that are rows: those folded by this process and those read from the table when
+    /// the journal was put in front of it.
+    stored: IdFilter,
+}
+
+/// What the journal knows of an event id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Known {
+    /// Synced to the journal, not folded yet: a duplicate.
+    Pending,
+    /// Probably a row: only the table can tell.
+    MaybeStored,
+    /// Neither: a new event.
+    New,
 }
 
 impl InboxJournal {
@@ -165,6 +181,7 @@ impl InboxJournal {
                 current,
                 folded,
                 pending,
+                stored: IdFilter::with_capacity(MIN_CAPACITY),
             }),
             direct: std::sync::atomic::AtomicBool::new(direct),
             #[cfg(feature = "testing")]
@@ -179,8 +196,30 @@ impl InboxJournal {
         PathBuf::from(name)
     }
 
-    pub fn is_pending(&self, id: &str) -> bool {
-        lock(&self.shared).pending.contains(id)
+    /// Pending, probably a row, or new. One lock for both questions: a fold moves an id from
+    /// pending to stored under it, so the id is never seen in neither.
+    pub fn classify(&self, id: &str) -> Known {
+        let shared = lock(&self.shared);
+        if shared.pending.contains(id) {
+            Known::Pending
+        } else if shared.stored.may_contain(id) {
+            Known::MaybeStored
+        } else {
+            Known::New
+        }
+    }
+
+    /// Sizes the filter of stored ids for `rows` ids before they are remembered.
+    pub fn expect_stored(&self, rows: usize) {
+        lock(&self.shared).stored = IdFilter::with_capacity(rows.saturating_mul(2));
+    }
+
+    /// Remembers ids that are rows already (read from the table when the journal opens).
+    pub fn remember_stored<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        let mut shared = lock(&self.shared);
+        for id in ids {
+            shared.stored.insert(id);
+        }
     }
 
     /// Whether anything synced is not folded yet; cheap, for every read of the inbox.
@@ -328,6 +367,7 @@ impl InboxJournal {
         let done: Vec<u64> = {
             let mut shared = lock(&self.shared);
             for id in ids {
+                shared.stored.insert(id);
                 shared.pending.remove(*id);
             }
             let end = shared.ends.get(&upto.segment).copied().unwrap_or(0);
@@ -843,7 +883,7 @@ mod tests {
         journal.append(&events[..12]).expect("append");
         journal.append(&events[12..]).expect("append");
         assert!(journal.has_unfolded());
-        assert!(journal.is_pending("evt_00000003"));
+        assert_eq!(journal.classify("evt_00000003"), Known::Pending);
         let unfolded = journal.unfolded(100).expect("read").expect("some");
         assert_eq!(unfolded.events.len(), 20);
         for (read, written) in unfolded.events.iter().zip(&events) {
@@ -852,7 +892,11 @@ mod tests {
         let these: Vec<&str> = unfolded.events.iter().map(|e| e.id.as_str()).collect();
         journal.folded(unfolded.upto, &these);
         assert!(!journal.has_unfolded());
-        assert!(!journal.is_pending("evt_00000003"));
+        assert_eq!(
+            journal.classify("evt_00000003"),
+            Known::MaybeStored,
+            "folded: a row"
+        );
         assert!(journal.unfolded(100).expect("read").is_none());
     }
 
@@ -868,7 +912,7 @@ mod tests {
             journal.folded(first.upto, &["evt_00000000"]);
         }
         let journal = InboxJournal::open(dir.path()).expect("reopen");
-        assert!(journal.is_pending("evt_00000009"));
+        assert_eq!(journal.classify("evt_00000009"), Known::Pending);
         // Everything still in a segment is folded again: inserting is idempotent by id.
         assert_eq!(fold_all(&journal), ids(0..10));
         journal

@@ -7,6 +7,7 @@ mod columns;
 mod console;
 mod coupons;
 mod database;
+mod id_filter;
 mod inbox;
 mod journal;
 mod ledger;

@@ -105,6 +105,32 @@ async fn a_journaled_event_is_read_as_a_row_and_a_redelivery_is_a_duplicate_befo
 }
 
 #[tokio::test]
+async fn an_event_stored_as_a_row_before_the_journal_opened_is_a_duplicate_for_it() {
+    let database = TestDatabase::sqlite();
+    let at = now();
+    let plain = database.store().await;
+    assert_eq!(
+        plain
+            .record_events(&[event("evt_row", at)])
+            .await
+            .expect("record"),
+        vec![true]
+    );
+    plain.close().await;
+    // The journal learns the table's ids when it opens, so it does not take the row for new.
+    let store = journaled(&database).await;
+    assert_eq!(
+        store
+            .record_events(&[event("evt_row", at), event("evt_new", at)])
+            .await
+            .expect("record"),
+        vec![false, true]
+    );
+    assert_eq!(listed(&store).await, vec!["evt_new", "evt_row"]);
+    store.close().await;
+}
+
+#[tokio::test]
 async fn events_a_stopped_server_left_in_the_journal_are_rows_for_the_next_one() {
     let database = TestDatabase::sqlite();
     let at = now();
