@@ -18,7 +18,6 @@ use std::net::{IpAddr, SocketAddr};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderMap;
-use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{delete, get, post};
 
 use crate::error::ApiError;
@@ -146,9 +145,9 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::pages::routes())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .route_layer(from_fn(telemetry::tag_route))
+        .route_layer(telemetry::TagRouteLayer)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(from_fn_with_state(state.clone(), telemetry::observe))
+        .layer(telemetry::ObserveLayer::new(state.clone()))
         .with_state(state)
 }
 
