@@ -11,8 +11,9 @@
 //!   with zeros, so that a group's sync writes data blocks only: no new file size (appending
 //!   to a growing file cost 2.5× the CPU per sync) and no block allocation (writing into a
 //!   sparse file's holes cost a fifth more; docs/benchmarks.md);
-//! - `spare`: the last segment that was folded, kept to become the next segment, so that a
-//!   serving process that folds as it goes writes no new segment at all.
+//! - `spare`: the last segment that was folded (or that a stop left empty), kept to become the
+//!   next segment, so that a serving process that folds as it goes, or restarts, writes no new
+//!   segment at all.
 //!
 //! Each group of frames is written at a block boundary (`BLOCK`) and padded with zeros to a
 //! whole block. On Linux the writes bypass the page cache (`O_DIRECT`), which halves the CPU
@@ -154,7 +155,8 @@ impl InboxJournal {
                 end = next;
             }
             if end == 0 {
-                fs::remove_file(&path)?;
+                // Made and never written, typically the one a clean stop left: the next one.
+                retire(dir, &path)?;
             } else {
                 ends.insert(segment, end);
             }
@@ -392,7 +394,7 @@ impl InboxJournal {
         for (n, segment) in done.iter().rev().enumerate() {
             let path = segment_path(&self.dir, *segment);
             let outcome = if n == 0 {
-                fs::rename(&path, self.dir.join(SPARE))
+                retire(&self.dir, &path)
             } else {
                 fs::remove_file(&path)
             };
@@ -487,6 +489,16 @@ fn existing_segments(dir: &Path) -> io::Result<Vec<u64>> {
     }
     segments.sort_unstable();
     Ok(segments)
+}
+
+/// Keeps a segment that is no longer needed as the spare (replacing an older spare) when it
+/// has the full size, and removes it otherwise.
+fn retire(dir: &Path, path: &Path) -> io::Result<()> {
+    if fs::metadata(path)?.len() == SEGMENT_BYTES {
+        fs::rename(path, dir.join(SPARE))
+    } else {
+        fs::remove_file(path)
+    }
 }
 
 /// Makes segment `seq`, durable with its name: the spare renamed when there is one of the
@@ -919,6 +931,32 @@ mod tests {
             .append(&(10..13).map(|n| event(n, 50)).collect::<Vec<_>>())
             .expect("append after the restart");
         assert_eq!(fold_all(&journal), ids(10..13));
+    }
+
+    #[test]
+    fn the_empty_segment_a_stop_leaves_becomes_the_next_one() {
+        let dir = tempfile::tempdir().expect("dir");
+        drop(InboxJournal::open(dir.path()).expect("open"));
+        assert_eq!(existing_segments(dir.path()).expect("list"), vec![1]);
+        // A mark in the file's last bytes (no frame) tells the same file from a new one.
+        let path = segment_path(dir.path(), 1);
+        let file = OpenOptions::new().write(true).open(&path).expect("open");
+        write_at(&file, b"mark", SEGMENT_BYTES - 4).expect("mark");
+        drop(file);
+        let journal = InboxJournal::open(dir.path()).expect("reopen");
+        assert_eq!(
+            lock(&journal.writer).segment,
+            1,
+            "numbered from the start again"
+        );
+        assert_eq!(existing_segments(dir.path()).expect("list"), vec![1]);
+        assert!(!dir.path().join(SPARE).exists(), "the spare was taken");
+        let bytes = fs::read(&path).expect("segment");
+        assert_eq!(
+            &bytes[bytes.len() - 4..],
+            b"mark",
+            "the empty segment was kept and taken back, not written anew"
+        );
     }
 
     #[test]
