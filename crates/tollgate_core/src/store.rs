@@ -184,8 +184,9 @@ pub trait Store: Send + Sync {
     async fn record_event(&self, event: &NewEvent) -> Result<bool, StoreError>;
     /// Stores a batch of verified events in one transaction (group commit): all or none.
     /// One answer per event, in order: `false` when the id is already stored, or appears
-    /// earlier in the same batch.
-    async fn record_events(&self, events: &[NewEvent]) -> Result<Vec<bool>, StoreError>;
+    /// earlier in the same batch. Takes the batch by value: a store that hands the events to
+    /// another thread (the SQLite inbox journal) then needs no copy of them.
+    async fn record_events(&self, events: Vec<NewEvent>) -> Result<Vec<bool>, StoreError>;
     /// Leases up to `limit` due `received` events for `lease`; each claim counts an attempt.
     async fn claim_events(
         &self,

@@ -50,14 +50,15 @@ fn writer_gone() -> StoreError {
 /// and no delivery waits for a timer.
 async fn write_batches(store: Arc<dyn Store>, mut requests: mpsc::Receiver<(NewEvent, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut events = Vec::with_capacity(MAX_BATCH);
     let mut replies = Vec::with_capacity(MAX_BATCH);
     while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // The store takes the events (the SQLite journal hands them to its writing thread).
+        let mut events = Vec::with_capacity(batch.len());
         for (event, reply) in batch.drain(..) {
             events.push(event);
             replies.push(reply);
         }
-        let outcome = match store.record_events(&events).await {
+        let outcome = match store.record_events(events).await {
             Ok(stored) if stored.len() == replies.len() => Ok(stored),
             Ok(stored) => Err(StoreError::Corrupt(format!(
                 "BUG: {} answers for a batch of {}",
@@ -81,6 +82,5 @@ async fn write_batches(store: Arc<dyn Store>, mut requests: mpsc::Receiver<(NewE
                 }
             }
         }
-        events.clear();
     }
 }

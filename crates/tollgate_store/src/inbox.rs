@@ -126,7 +126,10 @@ impl SqlStore {
     /// Inserts a batch in one statement, so one commit covers every delivery that arrived
     /// together (group commit). Returns, per event, whether it was stored: `false` for an id
     /// already stored, and for a later repeat of an id within the batch.
-    pub(crate) async fn insert_events(&self, events: &[NewEvent]) -> Result<Vec<bool>, StoreError> {
+    pub(crate) async fn insert_events(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<bool>, StoreError> {
         if let Some(journal) = &self.journal {
             return self.journal_events(journal, events).await;
         }
@@ -162,36 +165,39 @@ impl SqlStore {
     async fn journal_events(
         &self,
         journal: &Arc<JournaledInbox>,
-        events: &[NewEvent],
+        events: Vec<NewEvent>,
     ) -> Result<Vec<bool>, StoreError> {
         let _turn = journal.appending.lock().await;
         // An id is pending in the journal until a fold has committed its row and remembered
         // it as stored, so it is always found in one or the other. Only ids the filter says
         // may be rows are looked up in the table.
-        let mut seen = HashSet::with_capacity(events.len());
-        let mut new = Vec::with_capacity(events.len());
-        let mut lookup = Vec::new();
-        for event in events {
-            let id = event.id.as_str();
-            let known = if seen.insert(id) {
-                journal.file.classify(id)
-            } else {
-                Known::Pending
-            };
-            new.push(known != Known::Pending);
-            if known == Known::MaybeStored {
-                lookup.push(id);
+        let new = {
+            let mut seen = HashSet::with_capacity(events.len());
+            let mut new = Vec::with_capacity(events.len());
+            let mut lookup = Vec::new();
+            for event in &events {
+                let id = event.id.as_str();
+                let known = if seen.insert(id) {
+                    journal.file.classify(id)
+                } else {
+                    Known::Pending
+                };
+                new.push(known != Known::Pending);
+                if known == Known::MaybeStored {
+                    lookup.push(id);
+                }
             }
-        }
-        let stored = self.stored_event_ids(&lookup).await?;
-        for (event, new) in events.iter().zip(new.iter_mut()) {
-            *new = *new && !stored.contains(event.id.as_str());
-        }
+            let stored = self.stored_event_ids(&lookup).await?;
+            for (event, new) in events.iter().zip(new.iter_mut()) {
+                *new = *new && !stored.contains(event.id.as_str());
+            }
+            new
+        };
+        // The new events move to the blocking thread that writes them: no copy of each body.
         let fresh: Vec<NewEvent> = events
-            .iter()
+            .into_iter()
             .zip(&new)
-            .filter(|(_, new)| **new)
-            .map(|(e, _)| e.clone())
+            .filter_map(|(event, new)| new.then_some(event))
             .collect();
         if !fresh.is_empty() {
             let journal = Arc::clone(journal);

@@ -184,11 +184,11 @@ impl Store for SqlStore {
     }
 
     async fn record_event(&self, event: &NewEvent) -> Result<bool, StoreError> {
-        let stored = self.insert_events(std::slice::from_ref(event)).await?;
+        let stored = self.insert_events(vec![event.clone()]).await?;
         Ok(stored.first().copied().unwrap_or(false))
     }
 
-    async fn record_events(&self, events: &[NewEvent]) -> Result<Vec<bool>, StoreError> {
+    async fn record_events(&self, events: Vec<NewEvent>) -> Result<Vec<bool>, StoreError> {
         self.insert_events(events).await
     }
 

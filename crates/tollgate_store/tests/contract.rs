@@ -844,12 +844,12 @@ mod billing {
                 event("evt_c", at),
             ];
             assert_eq!(
-                store.record_events(&batch).await.expect("batch"),
+                store.record_events(batch.to_vec()).await.expect("batch"),
                 vec![true, true, false, false, true],
                 "stored once: an id already stored, or earlier in the batch, is a duplicate"
             );
             assert_eq!(
-                store.record_events(&[]).await.expect("empty batch"),
+                store.record_events(Vec::new()).await.expect("empty batch"),
                 Vec::<bool>::new()
             );
             let stored = store
@@ -891,7 +891,7 @@ mod billing {
             let at = now();
             let ids = ["evt_s1", "evt_s2", "evt_s3"];
             let batch: Vec<_> = ids.iter().map(|id| event(id, at)).collect();
-            store.record_events(&batch).await.expect("insert");
+            store.record_events(batch.clone()).await.expect("insert");
             let claimed = store
                 .claim_events(at, Duration::seconds(30), 10)
                 .await

@@ -63,7 +63,11 @@ async fn a_journaled_event_is_read_as_a_row_and_a_redelivery_is_a_duplicate_befo
     let store = journaled(&database).await;
     let at = now();
     let answers = store
-        .record_events(&[event("evt_a", at), event("evt_b", at), event("evt_a", at)])
+        .record_events(vec![
+            event("evt_a", at),
+            event("evt_b", at),
+            event("evt_a", at),
+        ])
         .await
         .expect("record");
     assert_eq!(
@@ -74,7 +78,7 @@ async fn a_journaled_event_is_read_as_a_row_and_a_redelivery_is_a_duplicate_befo
     // Still in the journal: a re-delivery is a duplicate.
     assert_eq!(
         store
-            .record_events(&[event("evt_b", at), event("evt_c", at)])
+            .record_events(vec![event("evt_b", at), event("evt_c", at)])
             .await
             .expect("record"),
         vec![false, true]
@@ -91,7 +95,7 @@ async fn a_journaled_event_is_read_as_a_row_and_a_redelivery_is_a_duplicate_befo
     // Folded: a re-delivery is found among the rows.
     assert_eq!(
         store
-            .record_events(&[event("evt_a", at)])
+            .record_events(vec![event("evt_a", at)])
             .await
             .expect("record"),
         vec![false]
@@ -111,7 +115,7 @@ async fn an_event_stored_as_a_row_before_the_journal_opened_is_a_duplicate_for_i
     let plain = database.store().await;
     assert_eq!(
         plain
-            .record_events(&[event("evt_row", at)])
+            .record_events(vec![event("evt_row", at)])
             .await
             .expect("record"),
         vec![true]
@@ -121,7 +125,7 @@ async fn an_event_stored_as_a_row_before_the_journal_opened_is_a_duplicate_for_i
     let store = journaled(&database).await;
     assert_eq!(
         store
-            .record_events(&[event("evt_row", at), event("evt_new", at)])
+            .record_events(vec![event("evt_row", at), event("evt_new", at)])
             .await
             .expect("record"),
         vec![false, true]
@@ -137,7 +141,7 @@ async fn events_a_stopped_server_left_in_the_journal_are_rows_for_the_next_one()
     {
         let store = journaled(&database).await;
         store
-            .record_events(&[event("evt_1", at), event("evt_2", at)])
+            .record_events(vec![event("evt_1", at), event("evt_2", at)])
             .await
             .expect("record");
         store.close().await;
@@ -150,7 +154,7 @@ async fn events_a_stopped_server_left_in_the_journal_are_rows_for_the_next_one()
     let store = journaled(&database).await;
     assert_eq!(
         store
-            .record_events(&[event("evt_2", at)])
+            .record_events(vec![event("evt_2", at)])
             .await
             .expect("record"),
         vec![false],
@@ -180,7 +184,7 @@ async fn a_database_that_refuses_rows_keeps_events_pending_until_it_accepts_them
     .await;
     assert_eq!(
         store
-            .record_events(&[event("evt_x", at)])
+            .record_events(vec![event("evt_x", at)])
             .await
             .expect("acknowledged: the journal took it"),
         vec![true]
