@@ -187,6 +187,11 @@ pub trait Store: Send + Sync {
     /// earlier in the same batch. Takes the batch by value: a store that hands the events to
     /// another thread (the SQLite inbox journal) then needs no copy of them.
     async fn record_events(&self, events: Vec<NewEvent>) -> Result<Vec<bool>, StoreError>;
+    /// Whether `record_events` itself gathers concurrent calls into one commit (the SQLite
+    /// inbox journal), so that a caller need not batch deliveries first.
+    fn groups_event_writes(&self) -> bool {
+        false
+    }
     /// Leases up to `limit` due `received` events for `lease`; each claim counts an attempt.
     async fn claim_events(
         &self,

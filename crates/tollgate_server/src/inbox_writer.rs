@@ -1,5 +1,6 @@
 //! Group commit for the webhook inbox: deliveries that arrive together are written by one task
-//! in one statement, and each is answered only once its batch is durable (invariant 4).
+//! in one statement, and each is answered only once its batch is durable (invariant 4). A
+//! store that groups them itself (the SQLite inbox journal's thread) is called directly.
 
 use std::sync::Arc;
 
@@ -15,25 +16,47 @@ const QUEUE: usize = 1024;
 type Reply = oneshot::Sender<Result<bool, StoreError>>;
 
 /// A handle on the writer task; cheap to clone. The task ends when the last handle is dropped.
-#[derive(Clone, Debug)]
-pub struct InboxWriter {
-    queue: mpsc::Sender<(NewEvent, Reply)>,
+#[derive(Clone)]
+pub enum InboxWriter {
+    Batching(mpsc::Sender<(NewEvent, Reply)>),
+    /// The store gathers concurrent deliveries into one commit by itself: a task in between
+    /// would only add a hop.
+    Direct(Arc<dyn Store>),
+}
+
+impl std::fmt::Debug for InboxWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Batching(_) => "InboxWriter::Batching",
+            Self::Direct(_) => "InboxWriter::Direct",
+        })
+    }
 }
 
 impl InboxWriter {
-    /// Starts the writer task on the current Tokio runtime.
+    /// Starts the writer task on the current Tokio runtime, unless the store needs none.
     pub fn spawn(store: Arc<dyn Store>) -> Self {
+        if store.groups_event_writes() {
+            return Self::Direct(store);
+        }
         let (queue, requests) = mpsc::channel(QUEUE);
         tokio::spawn(write_batches(store, requests));
-        Self { queue }
+        Self::Batching(queue)
     }
 
     /// Stores the event together with whatever else is waiting; `Ok(false)` when its id is
     /// already stored. Returns once the row is committed, or with an error when the batch
     /// could not be written (every delivery of a failed batch gets the error, so each is retried).
     pub async fn record(&self, event: NewEvent) -> Result<bool, StoreError> {
+        let queue = match self {
+            Self::Batching(queue) => queue,
+            Self::Direct(store) => {
+                let stored = store.record_events(vec![event]).await?;
+                return Ok(stored.first().copied().unwrap_or(false));
+            }
+        };
         let (reply, answer) = oneshot::channel();
-        self.queue
+        queue
             .send((event, reply))
             .await
             .map_err(|_| writer_gone())?;

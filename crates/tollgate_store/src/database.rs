@@ -261,7 +261,18 @@ impl SqlStore {
                 path: dir.display().to_string(),
                 source: std::io::Error::other(format!("reading the stored event ids: {e}")),
             })?;
-        self.journal = Some(Arc::new(crate::inbox::JournaledInbox::new(journal)));
+        let rows = crate::journal_thread::Rows {
+            pool: self.read.clone(),
+            backend: self.backend,
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let journal = crate::inbox::JournaledInbox::new(journal, rows).map_err(|source| {
+            ConnectError::Journal {
+                path: dir.display().to_string(),
+                source,
+            }
+        })?;
+        self.journal = Some(Arc::new(journal));
         Ok(self)
     }
 

@@ -16,35 +16,37 @@ use tollgate_core::store::Page;
 use tollgate_core::stripe::StripeEventId;
 
 use crate::columns::{db_error, get, get_opt_time, get_time, millis, parse, push_values};
-use crate::journal::{InboxJournal, Known};
+use crate::journal::InboxJournal;
+use crate::journal_thread::{JournalThread, Rows};
 use crate::{Backend, SqlStore};
 
 /// Events folded from the journal per statement and commit: big enough to share a commit's
 /// cost, small enough not to hold SQLite's one writer for long.
 const FOLD_ROWS: usize = 500;
 
-/// The journal with the two orders its users keep.
+/// The journal, the thread that appends to it, and the order its folds keep.
 #[derive(Debug)]
 pub(crate) struct JournaledInbox {
-    pub(crate) file: InboxJournal,
-    /// One batch at a time is checked for duplicates and appended, so two deliveries of one
-    /// id in different batches cannot both pass the check.
-    appending: tokio::sync::Mutex<()>,
+    pub(crate) file: Arc<InboxJournal>,
+    /// Checks each group of deliveries for duplicates and appends it, one group at a time, so
+    /// two deliveries of one id in different groups cannot both pass the check.
+    appender: JournalThread,
     /// One fold at a time, so that each event is read back and inserted once.
     folding: tokio::sync::Mutex<()>,
 }
 
 impl JournaledInbox {
-    pub(crate) fn new(file: InboxJournal) -> Self {
-        Self {
+    pub(crate) fn new(file: InboxJournal, rows: Rows) -> std::io::Result<Self> {
+        let file = Arc::new(file);
+        Ok(Self {
+            appender: JournalThread::start(Arc::clone(&file), rows)?,
             file,
-            appending: tokio::sync::Mutex::new(()),
             folding: tokio::sync::Mutex::new(()),
-        }
+        })
     }
 }
 
-fn journal_error(error: std::io::Error) -> StoreError {
+pub(crate) fn journal_error(error: std::io::Error) -> StoreError {
     StoreError::Unavailable(format!("inbox journal: {error}"))
 }
 
@@ -131,7 +133,7 @@ impl SqlStore {
         events: Vec<NewEvent>,
     ) -> Result<Vec<bool>, StoreError> {
         if let Some(journal) = &self.journal {
-            return self.journal_events(journal, events).await;
+            return journal.appender.record(events).await;
         }
         let mut first_of_id = HashSet::with_capacity(events.len());
         let fresh: Vec<&NewEvent> = events
@@ -158,52 +160,6 @@ impl SqlStore {
             .iter()
             .map(|e| inserted.contains(e.id.as_str()) && answered.insert(e.id.as_str()))
             .collect())
-    }
-
-    /// Appends the batch's new events to the journal and syncs it; the answer per event is
-    /// the same as `insert_events` gives without a journal.
-    async fn journal_events(
-        &self,
-        journal: &Arc<JournaledInbox>,
-        events: Vec<NewEvent>,
-    ) -> Result<Vec<bool>, StoreError> {
-        let _turn = journal.appending.lock().await;
-        // An id is pending in the journal until a fold has committed its row and remembered
-        // it as stored, so it is always found in one or the other. Only ids the filter says
-        // may be rows are looked up in the table.
-        let new = {
-            let mut seen = HashSet::with_capacity(events.len());
-            let mut new = Vec::with_capacity(events.len());
-            let mut lookup = Vec::new();
-            for event in &events {
-                let id = event.id.as_str();
-                let known = if seen.insert(id) {
-                    journal.file.classify(id)
-                } else {
-                    Known::Pending
-                };
-                new.push(known != Known::Pending);
-                if known == Known::MaybeStored {
-                    lookup.push(id);
-                }
-            }
-            let stored = self.stored_event_ids(&lookup).await?;
-            for (event, new) in events.iter().zip(new.iter_mut()) {
-                *new = *new && !stored.contains(event.id.as_str());
-            }
-            new
-        };
-        // The new events move to the blocking thread that writes them: no copy of each body.
-        let fresh: Vec<NewEvent> = events
-            .into_iter()
-            .zip(&new)
-            .filter_map(|(event, new)| new.then_some(event))
-            .collect();
-        if !fresh.is_empty() {
-            let journal = Arc::clone(journal);
-            joined(tokio::task::spawn_blocking(move || journal.file.append(&fresh)).await)?;
-        }
-        Ok(new)
     }
 
     /// Tells the journal every event id that is a row already, reading the primary key in
@@ -236,27 +192,6 @@ impl SqlStore {
                 _ => return Ok(()),
             }
         }
-    }
-
-    /// Which of these ids are rows already.
-    async fn stored_event_ids(&self, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
-        if ids.is_empty() {
-            return Ok(HashSet::new());
-        }
-        let mut sql = String::from("SELECT id FROM stripe_events WHERE id IN (VALUES ");
-        push_values(&mut sql, self.backend(), ids.len(), 1);
-        sql.push(')');
-        let mut query = sqlx::query(&sql);
-        for id in ids {
-            query = query.bind(*id);
-        }
-        query
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_error)?
-            .iter()
-            .map(|row| get::<String>(row, "id"))
-            .collect()
     }
 
     /// Moves what the journal holds into `stripe_events`, `FOLD_ROWS` at a time, each in one

@@ -10,6 +10,7 @@ mod database;
 mod id_filter;
 mod inbox;
 mod journal;
+mod journal_thread;
 mod ledger;
 mod mentors;
 mod outbox;

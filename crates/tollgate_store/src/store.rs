@@ -192,6 +192,10 @@ impl Store for SqlStore {
         self.insert_events(events).await
     }
 
+    fn groups_event_writes(&self) -> bool {
+        self.journal.is_some()
+    }
+
     async fn claim_events(
         &self,
         now: OffsetDateTime,

@@ -206,3 +206,40 @@ async fn a_database_that_refuses_rows_keeps_events_pending_until_it_accepts_them
     assert_eq!(listed(&store).await, vec!["evt_x"]);
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deliveries_of_one_event_are_journaled_once_whichever_groups_they_share() {
+    let database = TestDatabase::sqlite();
+    let store = std::sync::Arc::new(journaled(&database).await);
+    let at = now();
+    // Three deliveries of each of 40 events, all in flight at once: the journal's thread
+    // gathers them into groups as they come, so copies of one id meet both within a group and
+    // across groups.
+    let mut deliveries = tokio::task::JoinSet::new();
+    for copy in 0..3 {
+        for n in 0..40 {
+            let store = std::sync::Arc::clone(&store);
+            let id = format!("evt_concurrent_{n}");
+            deliveries.spawn(async move {
+                let stored = store
+                    .record_events(vec![event(&id, at)])
+                    .await
+                    .expect("record");
+                (id, copy, stored)
+            });
+        }
+    }
+    let mut new_per_id = std::collections::BTreeMap::<String, usize>::new();
+    while let Some(outcome) = deliveries.join_next().await {
+        let (id, _, stored) = outcome.expect("delivery task");
+        assert_eq!(stored.len(), 1, "one answer per event");
+        *new_per_id.entry(id).or_default() += usize::from(stored[0]);
+    }
+    assert_eq!(new_per_id.len(), 40);
+    assert!(
+        new_per_id.values().all(|&new| new == 1),
+        "each event is new exactly once: {new_per_id:?}"
+    );
+    assert_eq!(listed(&store).await.len(), 40);
+    store.close().await;
+}
