@@ -144,7 +144,9 @@ pub async fn start_with_clock(
     }
     let (stripe, emulator) = crate::stripe_backend::connect(&config, addr).await?;
     let state = AppState::new(config, store, clock, stripe)?;
-    let app = routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+        SocketAddr,
+    >(routes::app(state.clone()));
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

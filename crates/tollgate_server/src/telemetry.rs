@@ -3,9 +3,9 @@
 //! the metrics record.
 
 use std::convert::Infallible;
-use std::fmt::Write;
 use std::future::Future;
 use std::io::IsTerminal;
+use std::io::Write;
 use std::pin::Pin;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +13,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderValue, Method};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::response::Response;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
@@ -24,7 +24,9 @@ use crate::config::LogFormat;
 use crate::error::ErrorDetail;
 use crate::state::AppState;
 
-pub const REQUEST_ID: &str = "x-request-id";
+/// A header name made once: one given as a `&str` is parsed, and allocated when it is not a
+/// standard one, on every insert.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The route pattern a request matched, carried out to the observing middleware.
 #[derive(Clone)]
@@ -46,9 +48,12 @@ static REQUEST_IDS: LazyLock<RequestIds> = LazyLock::new(|| RequestIds {
 fn new_request_id() -> HeaderValue {
     let ids = &*REQUEST_IDS;
     let n = ids.next.fetch_add(1, Ordering::Relaxed);
-    let mut id = String::with_capacity(32);
+    // Formatted on the stack: the header value is then the id's one allocation.
+    let mut id = std::io::Cursor::new([0u8; 33]);
     let _ = write!(id, "{:016x}-{n:x}", ids.prefix);
-    HeaderValue::from_str(&id).expect("hex digits and a dash are a valid header value")
+    let len = usize::try_from(id.position()).unwrap_or(0);
+    HeaderValue::from_bytes(&id.get_ref()[..len])
+        .expect("hex digits and a dash are a valid header value")
 }
 
 /// Installs the global subscriber; `RUST_LOG` overrides the default `info` filter. The
@@ -174,7 +179,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request) -> Self::Future {
+    fn call(&mut self, request: Request) -> Self::Future {
+        // A caller's own id is kept (a proxy's, say); otherwise one is made. Only the span and
+        // the response carry it: no handler reads it from the request.
         let request_id = request
             .headers()
             .get(REQUEST_ID)
@@ -183,7 +190,6 @@ where
             })
             .cloned()
             .unwrap_or_else(new_request_id);
-        request.headers_mut().insert(REQUEST_ID, request_id.clone());
         let method = request.method().clone();
         let id = request_id.to_str().unwrap_or_default();
         let span = tracing::info_span!("request", request.id = %id, http.method = %method);

@@ -82,25 +82,33 @@ pub fn parse_envelope(payload: &str) -> Result<EventEnvelope, EnvelopeError> {
     })
 }
 
-/// Only the fields read; `Cow` borrows from the body unless a string holds escapes.
+/// Only the fields read; each string borrows from the body unless it holds escapes.
 #[derive(Deserialize)]
 struct RawEvent<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     id: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "type")]
+    #[serde(borrow, default, deserialize_with = "text", rename = "type")]
     event_type: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     account: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     context: Option<Cow<'a, str>>,
     created: Option<Created>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     api_version: Option<Cow<'a, str>>,
     livemode: Option<bool>,
     #[serde(borrow)]
     data: Option<RawData<'a>>,
     #[serde(borrow)]
     related_object: Option<RawRelated<'a>>,
+}
+
+/// An optional string, borrowed from the body when it can be. `#[serde(borrow)]` alone does
+/// not reach through `Option`: serde would copy every such string.
+fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Text<'de>>::deserialize(deserializer)?.map(|Text(text)| text))
 }
 
 #[derive(Deserialize)]
@@ -111,17 +119,17 @@ struct RawData<'a> {
 
 #[derive(Deserialize)]
 struct RawObject<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     id: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     object: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
 struct RawRelated<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "text")]
     id: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "type")]
+    #[serde(borrow, default, deserialize_with = "text", rename = "type")]
     kind: Option<Cow<'a, str>>,
 }
 

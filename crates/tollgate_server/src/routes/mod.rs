@@ -13,19 +13,39 @@ mod setup;
 mod test_clock;
 mod webhook;
 
+use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::{delete, get, post};
+use tower::Service;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::telemetry;
 
-pub fn router(state: AppState) -> Router {
+/// Every route, with the layers every request goes through. Those layers wrap the router as
+/// a whole: `Router::layer` would wrap each route in them, and axum boxes each wrapped route
+/// and its future on every request (6 allocations of a webhook delivery's ~50;
+/// docs/benchmarks.md).
+pub fn app(
+    state: AppState,
+) -> impl Service<Request, Response = Response, Error = Infallible, Future: Send>
++ Clone
++ Send
++ Sync
++ 'static {
     let body_limit = state.config.server.body_limit_bytes;
+    tower::ServiceBuilder::new()
+        .layer(telemetry::ObserveLayer::new(state.clone()))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .service(router(state))
+}
+
+fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -145,9 +165,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::pages::routes())
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // A route layer: only inside a route is the matched pattern known.
         .route_layer(telemetry::TagRouteLayer)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(telemetry::ObserveLayer::new(state.clone()))
         .with_state(state)
 }
 
