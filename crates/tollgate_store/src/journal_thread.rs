@@ -206,7 +206,7 @@ fn write_group(
 }
 
 /// Which of these ids are rows already.
-pub(crate) async fn stored_event_ids(
+async fn stored_event_ids(
     pool: &AnyPool,
     backend: Backend,
     ids: &[String],
