@@ -5,6 +5,7 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::Context;
 use tollgate_core::account::{self, AccountError, Role};
 use tollgate_core::audit::Actor;
+use tollgate_core::password::InPlace;
 use tollgate_core::store::Page;
 use tollgate_core::{Email, Secret, Store, SystemClock};
 use tollgate_server::{Config, serve};
@@ -27,6 +28,7 @@ pub async fn create(config: Config, args: CreateAdminArgs) -> Result<(), Failure
         &store,
         &SystemClock,
         &config.account_policy(),
+        &InPlace,
         account::Registration {
             email,
             password: password.clone(),

@@ -133,6 +133,7 @@ pub async fn register(
     store: &dyn Store,
     clock: &dyn Clock,
     policy: &AccountPolicy,
+    hashing: &dyn password::Hashing,
     registration: Registration,
 ) -> Result<User, AccountError> {
     let Registration {
@@ -142,13 +143,13 @@ pub async fn register(
         actor,
         signup,
     } = registration;
-    let password = &password;
     password::check_policy(password.expose(), policy.password_min_length)?;
+    let password_hash = hashing.hash(password).await;
     let now = clock.now();
     let new = NewUser {
         id: UserId::new(),
         email: Some(email),
-        password_hash: Some(password::hash(password)),
+        password_hash: Some(password_hash),
         external_id: None,
         role,
         tenant_id: None,
@@ -169,20 +170,24 @@ pub async fn register(
     Ok(store.insert_user(&new, &audit).await?)
 }
 
-/// Checks an email and password. An unknown email costs the same argon2 work as a wrong
-/// password and gives the same error, so answers and timing reveal nothing about accounts.
+/// Checks an email and password. An unknown email, or an account without a password, costs the
+/// same argon2 work as a wrong password and gives the same error, so answers and timing reveal
+/// nothing about accounts.
 pub async fn authenticate(
     store: &dyn Store,
+    hashing: &dyn password::Hashing,
     email: &Email,
     password: &Secret,
 ) -> Result<User, AccountError> {
-    match store.credentials_by_email(email).await? {
-        Some((user, Some(stored))) if password::verify(password, &stored) => Ok(user),
-        Some(_) => Err(AccountError::InvalidCredentials),
-        None => {
-            password::verify(password, password::decoy_hash());
-            Err(AccountError::InvalidCredentials)
-        }
+    let (user, stored) = match store.credentials_by_email(email).await? {
+        Some((user, stored)) => (Some(user), stored),
+        None => (None, None),
+    };
+    // One argon2 check whatever was found: without a stored hash it runs against a decoy.
+    let verified = hashing.verify(password.clone(), stored).await;
+    match user {
+        Some(user) if verified => Ok(user),
+        _ => Err(AccountError::InvalidCredentials),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use async_trait::async_trait;
 
 use crate::Secret;
 
@@ -52,6 +53,45 @@ pub fn verify(password: &Secret, stored: &str) -> bool {
             .verify_password(password.expose().as_bytes(), &parsed)
             .is_ok(),
         Err(_) => false,
+    }
+}
+
+/// Where the argon2 work runs. Each hash or check is tens of milliseconds of CPU: on one of an
+/// async server's few runtime threads it would stall every request that shares the thread
+/// (webhook acknowledgements included), so the server runs it on its blocking pool, and a
+/// command-line tool with nothing else to serve runs it in place (`InPlace`).
+#[async_trait]
+pub trait Hashing: Send + Sync {
+    async fn hash(&self, password: Secret) -> String;
+    /// `verify_or_decoy` on whichever thread the implementation runs it.
+    async fn verify(&self, password: Secret, stored: Option<String>) -> bool;
+}
+
+/// Hashes on the caller's thread.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InPlace;
+
+#[async_trait]
+impl Hashing for InPlace {
+    async fn hash(&self, password: Secret) -> String {
+        hash(&password)
+    }
+
+    async fn verify(&self, password: Secret, stored: Option<String>) -> bool {
+        verify_or_decoy(&password, stored.as_deref())
+    }
+}
+
+/// Verifies a password against a stored hash; without one (an unknown account, or one that
+/// signs in some other way) it does the same work against a hash nobody knows and answers
+/// `false`, so that neither the answer nor its time tells the two cases apart.
+pub fn verify_or_decoy(password: &Secret, stored: Option<&str>) -> bool {
+    match stored {
+        Some(stored) => verify(password, stored),
+        None => {
+            verify(password, decoy_hash());
+            false
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod cookie;
 pub mod extract;
+pub mod hashing;
 pub mod jwt;
 pub mod rate_limit;
 

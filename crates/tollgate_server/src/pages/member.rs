@@ -24,6 +24,7 @@ use super::format::{date, datetime, money, plan_price};
 use super::session::{MaybeVisitor, OpenForm, SignedForm, Visitor, form_token};
 use super::{Layout, PageError, html, notice, see_other};
 use crate::auth::cookie;
+use crate::auth::hashing::BlockingPool;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -181,6 +182,7 @@ pub async fn signup(
         state.store.as_ref(),
         state.clock.as_ref(),
         &state.policy,
+        &BlockingPool,
         account::Registration {
             email,
             password,
@@ -241,7 +243,7 @@ pub async fn login(
         return again(StatusCode::TOO_MANY_REQUESTS, limited(wait));
     }
     let password = Secret::new(form.password.clone());
-    match account::authenticate(state.store.as_ref(), &email, &password).await {
+    match account::authenticate(state.store.as_ref(), &BlockingPool, &email, &password).await {
         Ok(user) => {
             failures.reset(&account_key);
             open_session(&state, &user, &next).await

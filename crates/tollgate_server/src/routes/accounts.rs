@@ -12,6 +12,7 @@ use tollgate_core::{Email, Secret};
 
 use super::client_ip;
 use crate::auth::cookie;
+use crate::auth::hashing::BlockingPool;
 use crate::auth::{AuthMethod, Authenticated};
 use crate::error::ApiError;
 use crate::json::ApiJson;
@@ -91,6 +92,7 @@ pub async fn signup(
         state.store.as_ref(),
         state.clock.as_ref(),
         &state.policy,
+        &BlockingPool,
         account::Registration {
             email: body.email,
             password: body.password,
@@ -133,7 +135,14 @@ pub async fn login(
     let account_key = body.email.as_str().to_string();
     let failures = &state.limits.login_failures_per_account;
     failures.check(&account_key).map_err(limited)?;
-    match account::authenticate(state.store.as_ref(), &body.email, &body.password).await {
+    let found = account::authenticate(
+        state.store.as_ref(),
+        &BlockingPool,
+        &body.email,
+        &body.password,
+    )
+    .await;
+    match found {
         Ok(user) => {
             failures.reset(&account_key);
             let session = account::start_session(

@@ -13,6 +13,7 @@ use tollgate_core::audit::Actor;
 use tollgate_core::{Email, Secret};
 
 use super::accounts::session_response;
+use crate::auth::hashing::BlockingPool;
 use crate::error::ApiError;
 use crate::json::ApiJson;
 use crate::state::AppState;
@@ -43,6 +44,7 @@ async fn create(state: &AppState, request: &FirstAdmin) -> Result<User, ApiError
         state.store.as_ref(),
         state.clock.as_ref(),
         &state.policy,
+        &BlockingPool,
         account::Registration {
             email: request.email.clone(),
             password: request.password.clone(),

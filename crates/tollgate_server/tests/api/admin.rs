@@ -46,6 +46,7 @@ async fn an_admin_lists_users_in_pages_and_reads_the_audit_log() {
             &app.store,
             &SystemClock,
             &state.policy,
+            &tollgate_core::password::InPlace,
             account::Registration {
                 email: Email::parse("admin@example.com").expect("email"),
                 password: Secret::new(PASSWORD.to_string()),

@@ -246,6 +246,7 @@ pub async fn admin(app: &TestApp, email: &str) -> (Client, String) {
         &app.store,
         &tollgate_core::SystemClock,
         &app.running().state.policy,
+        &tollgate_core::password::InPlace,
         tollgate_core::account::Registration {
             email: tollgate_core::Email::parse(email).expect("email"),
             password: tollgate_core::Secret::new(PASSWORD.to_string()),

@@ -119,6 +119,7 @@ impl Journey {
             &self.app.store,
             &tollgate_core::SystemClock,
             &self.app.running().state.policy,
+            &tollgate_core::password::InPlace,
             tollgate_core::account::Registration {
                 email: tollgate_core::Email::parse(email).expect("email"),
                 password: tollgate_core::Secret::new(PASSWORD.to_string()),
