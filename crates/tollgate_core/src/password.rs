@@ -95,8 +95,8 @@ pub fn verify_or_decoy(password: &Secret, stored: Option<&str>) -> bool {
     }
 }
 
-/// A hash of a password nobody knows, verified against when an account does not exist,
-/// so that a login for an unknown email costs as much time as one for a known email.
+/// A hash of a password nobody knows, verified against when there is no stored hash
+/// (`verify_or_decoy`), so that such a login costs as much time as one with a wrong password.
 pub fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| hash(&crate::token::generate()))
