@@ -14,8 +14,8 @@ use crate::api_error::ApiError;
 use crate::ledger::{PLATFORM, Replay, State};
 use crate::params::Params;
 use crate::{
-    API_VERSION, Shared, catalog, checkout, coupon, customer, fresh_state, hosted_page, payment,
-    portal, subscription, test_clock, webhook,
+    API_VERSION, Shared, account, balance, catalog, checkout, connect_page, coupon, customer,
+    fresh_state, hosted_page, payment, portal, subscription, test_clock, transfer, webhook,
 };
 
 /// Who is asking, and where hosted pages live.
@@ -30,7 +30,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/_emulator/deliveries", get(deliveries))
         .route("/_emulator/reset", post(reset))
         .route("/_emulator/chaos", post(chaos))
+        .route("/_emulator/accounts/{id}/{action}", post(account_knob))
         .merge(hosted_page::routes())
+        .merge(connect_page::routes())
         .with_state(shared)
 }
 
@@ -132,6 +134,10 @@ async fn stripe_api(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .unwrap_or_else(|| PLATFORM.to_owned());
+    if !account::accessible(&st, &acct) {
+        let e = account::invalid_account(&acct);
+        return json_response(e.status_code(), &e.body(), &request_id);
+    }
     let path = uri.path().to_owned();
     let idempotency_key = headers
         .get("idempotency-key")
@@ -299,6 +305,34 @@ fn dispatch(
 
         ("POST", ["billing_portal", "sessions"]) => portal::create(st, ctx, p),
 
+        ("POST", ["accounts"]) => account::create(st, ctx, p),
+        ("GET", ["accounts"]) => account::list(st, ctx, p),
+        ("GET", ["accounts", id]) => account::retrieve_for(st, ctx, id),
+        ("POST", ["accounts", id]) => account::update(st, ctx, id, p),
+        ("DELETE", ["accounts", id]) => account::delete(st, ctx, id),
+        ("GET", ["account"]) => account::retrieve(st, acct),
+        ("GET", ["accounts", id, "capabilities"]) => account::list_capabilities(st, ctx, id),
+        ("GET", ["accounts", id, "capabilities", name]) => {
+            account::retrieve_capability(st, ctx, id, name)
+        }
+        ("POST", ["accounts", id, "login_links"]) => account::create_login_link(st, ctx, id),
+        ("POST", ["account_links"]) => account::create_link(st, ctx, p),
+
+        ("GET", ["balance"]) => Ok(balance::retrieve(st, acct)),
+        ("GET", ["balance_transactions"]) => balance::list_transactions(st, acct, p),
+        ("GET", ["balance_transactions", id]) => balance::retrieve_transaction(st, acct, id),
+        ("GET", ["payouts"]) => balance::list_payouts(st, acct, p),
+        ("GET", ["payouts", id]) => st.get(acct, "payout", id),
+        ("POST", ["transfers"]) => transfer::create(st, acct, p),
+        ("GET", ["transfers"]) => transfer::list(st, acct, p),
+        ("GET", ["transfers", id]) => st.get(acct, "transfer", id),
+        ("POST", ["transfers", id, "reversals"]) => transfer::create_reversal(st, acct, id, p),
+        ("GET", ["transfers", id, "reversals"]) => transfer::list_reversals(st, acct, id, p),
+        ("GET", ["application_fees"]) => transfer::list_fees(st, acct, p),
+        ("GET", ["application_fees", id]) => st.get(acct, "application_fee", id),
+        ("POST", ["application_fees", id, "refunds"]) => transfer::refund_fee(st, acct, id, p),
+        ("GET", ["application_fees", id, "refunds"]) => transfer::list_fee_refunds(st, acct, id, p),
+
         ("POST", ["coupons"]) => coupon::create_coupon(st, acct, p),
         ("GET", ["coupons"]) => st.list(acct, "coupon", p, "/v1/coupons", |_| true),
         ("GET", ["coupons", id]) => st.get(acct, "coupon", id),
@@ -345,6 +379,42 @@ async fn deliveries(AxumState(shared): AxumState<Arc<Shared>>, uri: Uri) -> Resp
         .filter(|d| p.str("endpoint").is_none_or(|e| d.endpoint_id == e))
         .collect();
     axum::Json(json!({ "object": "list", "data": data })).into_response()
+}
+
+/// Test knobs for connected accounts: `verify` finishes a pending verification, `deauthorize` revokes the
+/// platform's access (`account.application.deauthorized`), `payout_failure` (`fail=true|false`) makes its
+/// next payouts fail.
+async fn account_knob(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    axum::extract::Path((id, action)): axum::extract::Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let p = Params::parse(&body);
+    let mut st = shared.lock();
+    let result = match action.as_str() {
+        "verify" => account::transition(&mut st, &id, account::Onboarding::Complete),
+        "deauthorize" => account::get(&st, &id).map(|_| {
+            account::deauthorize(&mut st, &id);
+            json!({ "id": id, "deauthorized": true })
+        }),
+        "payout_failure" => account::get(&st, &id).and_then(|_| {
+            let fail = p.bool("fail")?.unwrap_or(true);
+            st.connect.failing_payouts.retain(|a| *a != id);
+            if fail {
+                st.connect.failing_payouts.push(id.clone());
+            }
+            Ok(json!({ "id": id, "payout_failure": fail }))
+        }),
+        other => Err(ApiError::unknown_route(
+            "POST",
+            &format!("/_emulator/accounts/{id}/{other}"),
+        )),
+    };
+    shared.commit(&mut st);
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => (e.status_code(), axum::Json(e.body())).into_response(),
+    }
 }
 
 async fn reset(AxumState(shared): AxumState<Arc<Shared>>) -> Response {

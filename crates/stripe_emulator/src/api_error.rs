@@ -81,6 +81,14 @@ impl ApiError {
         e
     }
 
+    /// An object named in the request body that does not exist: a 400 naming the parameter, as Stripe answers
+    /// (a 404 is for the object in the URL).
+    pub fn invalid_reference(param: &str, id: &str) -> Self {
+        let mut e = Self::not_found(param, id);
+        e.status = 400;
+        e
+    }
+
     pub fn unknown_route(method: &str, path: &str) -> Self {
         Self::new(
             404,

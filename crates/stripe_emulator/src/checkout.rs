@@ -123,6 +123,18 @@ pub fn create(st: &mut State, ctx: &Ctx<'_>, p: &Params) -> Result<Value, ApiErr
             "subscription_data can only be used in subscription mode.",
         ));
     }
+    let fee_percent = crate::subscription::fee_percent(
+        sub_data.get("application_fee_percent"),
+        "subscription_data[application_fee_percent]",
+        acct,
+    )?;
+    if fee_percent.is_some() && mode != "subscription" {
+        return Err(ApiError::invalid(
+            "subscription_data",
+            "subscription_data can only be used in subscription mode.",
+        ));
+    }
+    let pi_data = p.object("payment_intent_data").cloned().unwrap_or_default();
     let mut sub_metadata = json!({});
     merge_metadata(
         &mut sub_metadata,
@@ -202,10 +214,27 @@ pub fn create(st: &mut State, ctx: &Ctx<'_>, p: &Params) -> Result<Value, ApiErr
         json!({
             "id": setup_id(&id), "object": "checkout.setup", "subscription_metadata": sub_metadata,
             "trial_period_days": trial_days, "payment_intent_metadata": pi_metadata,
-            "coupon": coupon, "promotion_code": promo,
+            "coupon": coupon, "promotion_code": promo, "application_fee_percent": fee_percent,
+            "payment_intent_data": pi_data,
         }),
     );
     price_session(st, acct, &mut cs);
+    if mode == "payment" {
+        // Connect fields are checked now against the total, as Stripe refuses the session itself.
+        let mut probe = json!({ "amount": cs["amount_total"] });
+        crate::transfer::apply_intent_params(
+            st,
+            acct,
+            &mut probe,
+            &pi_data,
+            "payment_intent_data",
+        )?;
+    } else if pi_data.contains_key("application_fee_amount") {
+        return Err(ApiError::invalid(
+            "payment_intent_data",
+            "payment_intent_data can only be used in payment mode.",
+        ));
+    }
     st.put(acct, cs.clone());
     Ok(cs)
 }
@@ -521,7 +550,7 @@ fn payment_intent_for(st: &mut State, acct: &str, cs: &Value) -> Result<String, 
         "checkout.setup",
         &setup_id(cs["id"].as_str().unwrap_or_default()),
     )?;
-    let pi = payment::new_intent(
+    let mut pi = payment::new_intent(
         st,
         acct,
         cs["amount_total"].as_i64().unwrap_or(0),
@@ -530,6 +559,10 @@ fn payment_intent_for(st: &mut State, acct: &str, cs: &Value) -> Result<String, 
         None,
         setup["payment_intent_metadata"].clone(),
     );
+    if let Some(data) = setup["payment_intent_data"].as_object() {
+        crate::transfer::apply_intent_params(st, acct, &mut pi, data, "payment_intent_data")?;
+        st.put(acct, pi.clone());
+    }
     let mut cs = cs.clone();
     cs["payment_intent"] = pi["id"].clone();
     st.put(acct, cs);
@@ -599,6 +632,7 @@ fn finish(st: &mut State, acct: &str, id: &str) -> Result<String, ApiError> {
                 coupon: setup["coupon"].as_str().map(str::to_owned),
                 promotion_code: setup["promotion_code"].as_str().map(str::to_owned),
                 charge_now: true,
+                application_fee_percent: setup["application_fee_percent"].as_f64(),
             },
         )?;
         cs["subscription"] = sub["id"].clone();

@@ -77,6 +77,8 @@ pub struct WebhookEndpointConfig {
     pub secret: String,
     /// Event types to send; `["*"]` (or empty) sends all.
     pub enabled_events: Vec<String>,
+    /// A Connect endpoint (`connect=true`): it receives the events of connected accounts, and only those.
+    pub connect: bool,
 }
 
 impl std::fmt::Debug for WebhookEndpointConfig {
@@ -85,6 +87,7 @@ impl std::fmt::Debug for WebhookEndpointConfig {
             .field("url", &self.url)
             .field("secret", &"[redacted]")
             .field("enabled_events", &self.enabled_events)
+            .field("connect", &self.connect)
             .finish()
     }
 }

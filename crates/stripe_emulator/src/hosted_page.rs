@@ -32,7 +32,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/invoice/{id}", get(invoice_page))
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -40,7 +40,7 @@ fn escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-fn money(amount: i64, currency: &str) -> String {
+pub(crate) fn money(amount: i64, currency: &str) -> String {
     // Zero-decimal currencies (JPY, KRW, …) have no minor unit.
     let zero_decimal = [
         "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
@@ -58,7 +58,7 @@ fn money(amount: i64, currency: &str) -> String {
     }
 }
 
-fn page(title: &str, body: &str) -> String {
+pub(crate) fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -79,7 +79,7 @@ fn owner(st: &State, id: &str) -> Option<String> {
         .map(|(a, _)| a.clone())
 }
 
-fn not_found() -> Response {
+pub(crate) fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         Html(page(
@@ -88,6 +88,19 @@ fn not_found() -> Response {
         )),
     )
         .into_response()
+}
+
+/// The business a connected account's page is from (its `business_profile.name`); nothing on the platform's.
+fn merchant(st: &State, acct: &str) -> String {
+    if acct == crate::ledger::PLATFORM {
+        return String::new();
+    }
+    let account = crate::account::get(st, acct).unwrap_or_default();
+    let name = account["business_profile"]["name"]
+        .as_str()
+        .or(account["email"].as_str())
+        .unwrap_or(acct);
+    format!("<p class=\"merchant\">{}</p>", escape(name))
 }
 
 fn render_checkout(st: &mut State, acct: &str, id: &str, error: Option<&str>) -> Option<String> {
@@ -185,10 +198,11 @@ fn render_checkout(st: &mut State, acct: &str, id: &str, error: Option<&str>) ->
     } else {
         String::new()
     };
+    let merchant = merchant(st, acct);
     Some(page(
         "Checkout",
         &format!(
-            "{back}<table>{rows}</table>{error}{promo}<form method=\"post\">{email_field}\
+            "{merchant}{back}<table>{rows}</table>{error}{promo}<form method=\"post\">{email_field}\
 <label>Card number <input name=\"card_number\" inputmode=\"numeric\" autocomplete=\"cc-number\" placeholder=\"4242 4242 4242 4242\"></label>\
 <label>Expiry <input name=\"exp\" placeholder=\"MM / YY\" value=\"12 / 34\"></label>\
 <label>CVC <input name=\"cvc\" value=\"123\"></label>\
@@ -427,7 +441,7 @@ fn render_portal(
     if let Some(url) = session["return_url"].as_str() {
         body.push_str(&format!("<p><a href=\"{}\">Return</a></p>", escape(url)));
     }
-    Some(page("Billing", &body))
+    Some(page("Billing", &format!("{}{body}", merchant(st, acct))))
 }
 
 async fn portal_page(
@@ -490,7 +504,8 @@ async fn invoice_page(
         ));
     }
     let body = format!(
-        "<p>Invoice {} — status <strong>{}</strong></p><table>{rows}<tr><th>Amount due</th><th>{}</th></tr></table>",
+        "{}<p>Invoice {} — status <strong>{}</strong></p><table>{rows}<tr><th>Amount due</th><th>{}</th></tr></table>",
+        merchant(&st, &acct),
         escape(inv["number"].as_str().unwrap_or("(draft)")),
         escape(inv["status"].as_str().unwrap_or_default()),
         money(inv["amount_due"].as_i64().unwrap_or(0), currency)

@@ -93,6 +93,9 @@ pub struct State {
     /// Bank-debit checkouts (account, session) waiting to settle on the next sweep.
     #[serde(default)]
     pub async_payments: Vec<(String, String)>,
+    /// Account links, login links, onboarding states and Connect endpoints.
+    #[serde(default)]
+    pub connect: crate::account::ConnectState,
     #[serde(skip)]
     pub outbox: Vec<(String, String)>,
     #[serde(skip)]

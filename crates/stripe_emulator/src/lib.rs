@@ -10,11 +10,14 @@
 //! # Ok(()) }
 //! ```
 
+mod account;
 mod api;
 mod api_error;
+mod balance;
 mod catalog;
 mod checkout;
 mod config;
+mod connect_page;
 mod coupon;
 mod customer;
 mod hosted_page;
@@ -25,6 +28,7 @@ mod portal;
 mod snapshot;
 mod subscription;
 mod test_clock;
+mod transfer;
 mod webhook;
 
 use std::net::SocketAddr;
@@ -115,6 +119,7 @@ impl RunningEmulator {
             endpoint.secret,
             endpoint.enabled_events,
             None,
+            endpoint.connect,
         );
         self.shared.commit(&mut st);
         created["id"].as_str().unwrap_or_default().to_owned()
@@ -244,6 +249,7 @@ fn apply_config(st: &mut State, config: &EmulatorConfig) {
         st.remove(ledger::PLATFORM, "webhook_endpoint", &old);
         st.endpoint_secrets.remove(&old);
         st.endpoint_chaos.remove(&old);
+        st.connect.connect_endpoints.retain(|e| *e != old);
     }
     for endpoint in &config.webhook_endpoints {
         let created = webhook::register(
@@ -252,6 +258,7 @@ fn apply_config(st: &mut State, config: &EmulatorConfig) {
             endpoint.secret.clone(),
             endpoint.enabled_events.clone(),
             None,
+            endpoint.connect,
         );
         if let Some(id) = created["id"].as_str() {
             st.config_endpoints.push(id.to_owned());

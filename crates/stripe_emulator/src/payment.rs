@@ -77,6 +77,8 @@ pub fn card_number(number: &str) -> Option<CardBehaviour> {
         "4242424242424242" | "4000056655665556" | "5555555555554444" => {
             Some(CardBehaviour::Succeeds)
         }
+        // Succeeds, and its funds skip the pending balance (see `transfer::settle_charge`).
+        "4000000000000077" => Some(CardBehaviour::Succeeds),
         "4000000000000002" => Some(CardBehaviour::Declined),
         "4000000000009995" => Some(CardBehaviour::InsufficientFunds),
         "4000000000000069" => Some(CardBehaviour::Expired),
@@ -90,6 +92,7 @@ pub fn card_number(number: &str) -> Option<CardBehaviour> {
 fn shortcut(id: &str) -> Option<(CardBehaviour, &'static str)> {
     Some(match id {
         "pm_card_visa" | "pm_card_mastercard" | "pm_card_us" => (CardBehaviour::Succeeds, "4242"),
+        "pm_card_bypassPending" => (CardBehaviour::Succeeds, "0077"),
         "pm_card_chargeDeclined" | "pm_card_visa_chargeDeclined" => {
             (CardBehaviour::Declined, "0002")
         }
@@ -367,7 +370,10 @@ pub fn attempt(
         return Ok(Attempt::RequiresAction);
     }
     let decline = behaviour.decline(off_session);
-    let charge = new_charge(st, acct, &pi, pm, decline.as_ref());
+    let mut charge = new_charge(st, acct, &pi, pm, decline.as_ref());
+    if decline.is_none() {
+        charge = crate::transfer::settle_charge(st, acct, &pi, charge);
+    }
     pi["latest_charge"] = charge["id"].clone();
     pi["next_action"] = Value::Null;
     match decline {
@@ -527,6 +533,9 @@ pub fn create_intent(st: &mut State, acct: &str, p: &Params) -> Result<Value, Ap
         metadata,
     );
     let pi_id = pi["id"].as_str().unwrap_or_default().to_owned();
+    let mut pi = pi;
+    crate::transfer::apply_intent_params(st, acct, &mut pi, &p.0, "")?;
+    st.put(acct, pi);
     if let Some(pm) = p.str("payment_method") {
         let pm = resolve_method(st, acct, pm, None)?;
         let mut pi = st.get(acct, "payment_intent", &pi_id)?;
@@ -661,8 +670,10 @@ pub fn create_refund(st: &mut State, acct: &str, p: &Params) -> Result<Value, Ap
         ));
     }
     let id = st.new_id("re_");
+    let txn = crate::transfer::settle_refund(st, acct, &ch, &id, amount, p)?;
     let customer = ch["customer"].as_str().map(str::to_owned);
     let mut re = template("refund");
+    re["balance_transaction"] = json!(txn);
     re["id"] = json!(id);
     re["amount"] = json!(amount);
     re["currency"] = ch["currency"].clone();

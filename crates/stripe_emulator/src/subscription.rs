@@ -25,6 +25,40 @@ pub struct NewSubscription {
     pub promotion_code: Option<String>,
     /// `default_incomplete`: leave the first invoice open instead of charging it.
     pub charge_now: bool,
+    /// The share of each invoice a connected account's subscription pays the platform.
+    pub application_fee_percent: Option<f64>,
+}
+
+/// `application_fee_percent` (0–100, up to two decimals), only on a connected account's subscription.
+pub fn fee_percent(
+    value: Option<&Value>,
+    param: &str,
+    acct: &str,
+) -> Result<Option<f64>, ApiError> {
+    let Some(raw) = value.and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let pct: f64 = raw
+        .parse()
+        .map_err(|_| ApiError::invalid(param, format!("Invalid decimal: {raw}")))?;
+    if !(0.0..=100.0).contains(&pct) {
+        return Err(ApiError::invalid(
+            param,
+            "This value must be greater than or equal to 0 and less than or equal to 100.",
+        ));
+    }
+    if acct == crate::ledger::PLATFORM {
+        return Err(ApiError::invalid(
+            param,
+            "Can only apply an application_fee_percent when the request is made on behalf of another account (using an OAuth key or the Stripe-Account header).",
+        ));
+    }
+    Ok(Some(pct))
+}
+
+/// The application fee of an invoice of `total` under `percent`, rounded to the nearest minor unit.
+pub fn invoice_fee(total: i64, percent: f64) -> i64 {
+    (total as f64 * percent / 100.0).round() as i64
 }
 
 /// Unix time → (year, month 1-12, day) and back, for calendar-month periods (Howard Hinnant's algorithms).
@@ -191,6 +225,7 @@ pub fn start(st: &mut State, acct: &str, new: NewSubscription) -> Result<Value, 
         "incomplete"
     });
     sub["cancellation_details"] = json!({ "comment": null, "feedback": null, "reason": null });
+    sub["application_fee_percent"] = json!(new.application_fee_percent);
     if let Some(coupon) = &new.coupon {
         let discount =
             crate::coupon::new_discount(st, acct, coupon, new.promotion_code.as_deref(), &id, now)?;
@@ -340,6 +375,10 @@ pub fn new_invoice(
     inv["amount_due"] = json!(total);
     inv["amount_remaining"] = json!(total);
     inv["amount_paid"] = json!(0);
+    inv["application_fee_amount"] = match sub["application_fee_percent"].as_f64() {
+        Some(pct) => json!(invoice_fee(total, pct)),
+        None => Value::Null,
+    };
     inv["total_discount_amounts"] = if discount > 0 {
         json!([{ "amount": discount, "discount": sub["discounts"][0] }])
     } else {
@@ -487,6 +526,9 @@ pub fn collect(
                 Some("Subscription update"),
                 json!({}),
             );
+            let mut pi = pi;
+            pi["application_fee_amount"] = inv["application_fee_amount"].clone();
+            st.put(acct, pi.clone());
             let pi_id = pi["id"].as_str().unwrap_or_default().to_owned();
             let mut inv = st.get(acct, "invoice", id)?;
             let pay_id = st.new_id("inpay_");
@@ -849,6 +891,11 @@ pub fn create(st: &mut State, ctx: &Ctx<'_>, p: &Params) -> Result<Value, ApiErr
             coupon,
             promotion_code: promo,
             charge_now: p.str("payment_behavior") != Some("default_incomplete"),
+            application_fee_percent: fee_percent(
+                p.get("application_fee_percent"),
+                "application_fee_percent",
+                acct,
+            )?,
         },
     )?;
     Ok(sub)

@@ -67,6 +67,7 @@ pub fn register(
     secret: String,
     enabled_events: Vec<String>,
     api_version: Option<String>,
+    connect: bool,
 ) -> Value {
     let id = st.new_id("we_");
     let mut endpoint = template("webhook_endpoint");
@@ -81,6 +82,11 @@ pub fn register(
         enabled_events
     };
     endpoint["enabled_events"] = json!(events);
+    if connect {
+        // Stripe names the Connect application an endpoint listens for.
+        endpoint["application"] = json!(crate::account::APPLICATION);
+        st.connect.connect_endpoints.push(id.clone());
+    }
     st.endpoint_secrets.insert(id, secret);
     st.put(PLATFORM, endpoint.clone());
     endpoint
@@ -103,6 +109,7 @@ pub fn create(st: &mut State, p: &Params) -> Result<Value, ApiError> {
         secret.clone(),
         events,
         p.str("api_version").map(str::to_owned),
+        p.bool("connect")?.unwrap_or(false),
     );
     merge_metadata(&mut endpoint["metadata"], p.object("metadata"));
     if let Some(d) = p.str("description") {
@@ -135,6 +142,7 @@ pub fn delete(st: &mut State, id: &str) -> Result<Value, ApiError> {
     st.get(PLATFORM, "webhook_endpoint", id)?;
     st.remove(PLATFORM, "webhook_endpoint", id);
     st.endpoint_secrets.remove(id);
+    st.connect.connect_endpoints.retain(|e| e != id);
     Ok(json!({ "id": id, "object": "webhook_endpoint", "deleted": true }))
 }
 
@@ -159,7 +167,19 @@ pub fn plan(st: &mut State) -> Vec<Job> {
             continue;
         };
         let event_type = event["type"].as_str().unwrap_or_default().to_owned();
-        let targets: Vec<&Value> = endpoints.iter().filter(|e| wants(e, &event_type)).collect();
+        // Connected accounts' events go to Connect endpoints, the platform's own to the others
+        // (https://docs.stripe.com/connect/webhooks).
+        let connected = acct != PLATFORM;
+        let targets: Vec<&Value> = endpoints
+            .iter()
+            .filter(|e| wants(e, &event_type))
+            .filter(|e| {
+                let is_connect = e["id"]
+                    .as_str()
+                    .is_some_and(|id| st.connect.connect_endpoints.iter().any(|c| c == id));
+                is_connect == connected
+            })
+            .collect();
         event["pending_webhooks"] = json!(targets.len());
         st.put(&acct, event.clone());
         let payload = serde_json::to_string_pretty(&event).unwrap_or_default();

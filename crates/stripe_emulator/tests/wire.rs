@@ -320,11 +320,12 @@ async fn expand_replaces_ids_with_objects_including_inside_lists() {
 #[tokio::test]
 async fn stripe_account_header_scopes_objects_to_a_connected_account() {
     let emu = Emu::start().await;
+    let tenant = emu.express_account("Tenant one").await;
     let resp = emu
         .http
         .post(emu.url("/v1/customers"))
         .bearer_auth(KEY)
-        .header("Stripe-Account", "acct_tenant1")
+        .header("Stripe-Account", &tenant)
         .form(&[("email", "t@example.com")])
         .send()
         .await
@@ -340,7 +341,7 @@ async fn stripe_account_header_scopes_objects_to_a_connected_account() {
         .http
         .get(emu.url(&format!("/v1/customers/{id}")))
         .bearer_auth(KEY)
-        .header("Stripe-Account", "acct_tenant1")
+        .header("Stripe-Account", &tenant)
         .send()
         .await
         .expect("send");
@@ -349,12 +350,12 @@ async fn stripe_account_header_scopes_objects_to_a_connected_account() {
         .http
         .get(emu.url("/v1/events"))
         .bearer_auth(KEY)
-        .header("Stripe-Account", "acct_tenant1")
+        .header("Stripe-Account", &tenant)
         .send()
         .await
         .expect("send");
     let events: serde_json::Value = events.json().await.expect("json");
-    assert_eq!(events["data"][0]["account"], "acct_tenant1");
+    assert_eq!(events["data"][0]["account"], tenant.as_str());
 }
 
 #[tokio::test]

@@ -56,6 +56,106 @@ impl Emu {
         )
     }
 
+    /// POST as a connected account (`Stripe-Account`).
+    pub async fn post_as(&self, acct: &str, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(KEY)
+            .header("Stripe-Account", acct)
+            .form(form)
+            .send()
+            .await
+            .expect("post");
+        (
+            resp.status().as_u16(),
+            resp.json().await.expect("json body"),
+        )
+    }
+
+    /// POST as a connected account that must succeed.
+    pub async fn ok_as(&self, acct: &str, path: &str, form: &[(&str, &str)]) -> Value {
+        let (status, body) = self.post_as(acct, path, form).await;
+        assert_eq!(status, 200, "POST {path} as {acct} failed: {body}");
+        body
+    }
+
+    /// GET as a connected account (`Stripe-Account`).
+    pub async fn get_as(&self, acct: &str, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(KEY)
+            .header("Stripe-Account", acct)
+            .send()
+            .await
+            .expect("get");
+        (
+            resp.status().as_u16(),
+            resp.json().await.expect("json body"),
+        )
+    }
+
+    /// A new Express account (no onboarding yet); returns its id.
+    pub async fn express_account(&self, name: &str) -> String {
+        let account = self
+            .ok(
+                "/v1/accounts",
+                &[
+                    ("type", "express"),
+                    ("email", "tenant@example.com"),
+                    ("business_profile[name]", name),
+                    ("capabilities[card_payments][requested]", "true"),
+                    ("capabilities[transfers][requested]", "true"),
+                ],
+            )
+            .await;
+        account["id"].as_str().expect("account id").to_owned()
+    }
+
+    /// A fresh onboarding link for `account`; returns its url.
+    pub async fn onboarding_link(&self, account: &str) -> String {
+        let link = self
+            .ok(
+                "/v1/account_links",
+                &[
+                    ("account", account),
+                    ("type", "account_onboarding"),
+                    ("refresh_url", "https://platform.test/refresh"),
+                    ("return_url", "https://platform.test/return"),
+                ],
+            )
+            .await;
+        link["url"].as_str().expect("link url").to_owned()
+    }
+
+    /// Opens the onboarding page and posts `action` (`complete`, `pending`, `leave`); returns where it redirects.
+    pub async fn onboard(&self, link: &str, action: &str) -> String {
+        let page = self.http.get(link).send().await.expect("open link");
+        assert_eq!(page.status().as_u16(), 200, "the onboarding page opens");
+        let resp = self
+            .http
+            .post(link)
+            .form(&[("action", action)])
+            .send()
+            .await
+            .expect("submit");
+        assert_eq!(resp.status().as_u16(), 303);
+        resp.headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// An Express account that finished onboarding (charges and payouts enabled).
+    pub async fn onboarded_account(&self, name: &str) -> String {
+        let id = self.express_account(name).await;
+        let link = self.onboarding_link(&id).await;
+        self.onboard(&link, "complete").await;
+        id
+    }
+
     /// POST that must succeed; returns the object.
     pub async fn ok(&self, path: &str, form: &[(&str, &str)]) -> Value {
         let (status, body) = self.post(path, form).await;
@@ -297,6 +397,15 @@ impl Receiver {
             url: self.url.clone(),
             secret: secret.to_owned(),
             enabled_events: vec!["*".to_owned()],
+            connect: false,
+        }
+    }
+
+    /// The same endpoint as a Connect endpoint (`connect=true`): connected accounts' events only.
+    pub fn connect_endpoint(&self, secret: &str) -> WebhookEndpointConfig {
+        WebhookEndpointConfig {
+            connect: true,
+            ..self.endpoint(secret)
         }
     }
 
