@@ -15,7 +15,8 @@ use crate::ledger::{PLATFORM, Replay, State};
 use crate::params::Params;
 use crate::{
     API_VERSION, Shared, account, balance, catalog, checkout, connect_page, coupon, customer,
-    fresh_state, hosted_page, payment, portal, subscription, test_clock, transfer, webhook,
+    fresh_state, hosted_page, invoice, payment, portal, setup, subscription, test_clock, transfer,
+    webhook,
 };
 
 /// Who is asking, and where hosted pages live.
@@ -252,7 +253,18 @@ fn dispatch(
 
         ("GET", ["invoices"]) => subscription::list_invoices(st, acct, p),
         ("GET", ["invoices", id]) => st.get(acct, "invoice", id),
-        ("POST", ["invoices", id, "pay"]) => subscription::pay_invoice(st, ctx, id),
+        ("POST", ["invoices"]) => invoice::create(st, ctx, p),
+        ("POST", ["invoices", "create_preview"]) => invoice::preview(st, acct, p),
+        ("POST", ["invoices", id]) => invoice::update(st, acct, id, p),
+        ("DELETE", ["invoices", id]) => invoice::delete(st, acct, id),
+        ("GET", ["invoices", id, "lines"]) => invoice::lines(st, acct, id, p),
+        ("POST", ["invoices", id, "finalize"]) => invoice::finalize(st, acct, id),
+        ("POST", ["invoices", id, "send"]) => invoice::send(st, acct, id),
+        ("POST", ["invoices", id, "pay"]) => invoice::pay(st, ctx, id, p),
+        ("POST", ["invoiceitems"]) => invoice::create_item(st, acct, p),
+        ("GET", ["invoiceitems"]) => invoice::list_items(st, acct, p),
+        ("GET", ["invoiceitems", id]) => st.get(acct, "invoiceitem", id),
+        ("DELETE", ["invoiceitems", id]) => invoice::delete_item(st, acct, id),
         ("POST", ["invoices", id, "void"]) => subscription::void_invoice(st, acct, id),
         ("POST", ["invoices", id, "mark_uncollectible"]) => {
             subscription::mark_uncollectible(st, acct, id)
@@ -273,6 +285,14 @@ fn dispatch(
         ("POST", ["refunds", id]) => payment::update_refund(st, acct, id, p),
         ("GET", ["payment_methods", id]) => payment::retrieve_method(st, acct, id),
         ("POST", ["payment_methods", id, "attach"]) => payment::attach_method(st, acct, id, p),
+        ("POST", ["payment_methods"]) => setup::create_method(st, acct, p),
+        ("GET", ["payment_methods"]) => setup::list_methods(st, acct, p),
+        ("POST", ["payment_methods", id, "detach"]) => setup::detach(st, acct, id),
+        ("POST", ["setup_intents"]) => setup::create_intent(st, acct, p),
+        ("GET", ["setup_intents"]) => setup::list_intents(st, acct, p),
+        ("GET", ["setup_intents", id]) => st.get(acct, "setup_intent", id),
+        ("POST", ["setup_intents", id, "confirm"]) => setup::confirm_intent(st, acct, id, p),
+        ("POST", ["setup_intents", id, "cancel"]) => setup::cancel_intent(st, acct, id, p),
 
         ("GET", ["events"]) => list_events(st, acct, p),
         ("GET", ["events", id]) => st.get(acct, "event", id),

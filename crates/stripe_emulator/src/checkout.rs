@@ -18,12 +18,13 @@ fn setup_id(session: &str) -> String {
 pub fn create(st: &mut State, ctx: &Ctx<'_>, p: &Params) -> Result<Value, ApiError> {
     let acct = ctx.acct;
     let mode = p.required_str("mode")?.to_owned();
-    if !["payment", "subscription"].contains(&mode.as_str()) {
+    if !["payment", "subscription", "setup"].contains(&mode.as_str()) {
         return Err(ApiError::invalid(
             "mode",
-            format!("Invalid mode: {mode}. The emulator supports payment and subscription."),
+            format!("Invalid mode: must be one of payment, setup or subscription (got {mode})"),
         ));
     }
+    let setup_mode = mode == "setup";
     let ui_mode = p.str("ui_mode").unwrap_or("hosted");
     let success_url = p.str("success_url");
     if ui_mode == "hosted" && success_url.is_none() {
@@ -48,9 +49,21 @@ pub fn create(st: &mut State, ctx: &Ctx<'_>, p: &Params) -> Result<Value, ApiErr
         ));
     }
     let raw_items = p.array("line_items");
-    if raw_items.is_empty() {
+    if raw_items.is_empty() && !setup_mode {
         return Err(ApiError::missing("line_items"));
     }
+    if setup_mode && !raw_items.is_empty() {
+        return Err(ApiError::invalid(
+            "line_items",
+            "You can not pass `line_items` in `setup` mode.",
+        ));
+    }
+    // Setup mode names the currency the saved card will be used in; there are no items to take it from.
+    let setup_currency = if setup_mode {
+        Some(p.required_str("currency")?.to_lowercase())
+    } else {
+        None
+    };
     let mut items = Vec::new();
     let mut currency: Option<String> = None;
     for (i, raw) in raw_items.iter().enumerate() {
@@ -219,6 +232,12 @@ pub fn create(st: &mut State, ctx: &Ctx<'_>, p: &Params) -> Result<Value, ApiErr
         }),
     );
     price_session(st, acct, &mut cs);
+    if let Some(c) = setup_currency {
+        cs["currency"] = json!(c);
+        cs["amount_subtotal"] = Value::Null;
+        cs["amount_total"] = Value::Null;
+        cs["payment_status"] = json!("no_payment_required");
+    }
     if mode == "payment" {
         // Connect fields are checked now against the total, as Stripe refuses the session itself.
         let mut probe = json!({ "amount": cs["amount_total"] });
@@ -604,7 +623,11 @@ fn finish(st: &mut State, acct: &str, id: &str) -> Result<String, ApiError> {
         "address": null, "email": email.clone().or(customer_obj.as_ref().and_then(|c| c["email"].as_str().map(str::to_owned))),
         "name": setup["name"], "phone": null, "tax_exempt": "none", "tax_ids": [], "business_name": null, "individual_name": null,
     });
-    if cs["mode"] == "subscription" {
+    if cs["mode"] == "setup" {
+        let si = crate::setup::succeeded_intent(st, acct, customer.as_deref(), &pm)?;
+        cs["setup_intent"] = json!(si);
+        cs["payment_status"] = json!("no_payment_required");
+    } else if cs["mode"] == "subscription" {
         let cus = customer.clone().unwrap_or_default();
         payment::resolve_method(st, acct, &pm, Some(&cus))?;
         let mut up = Params::default();

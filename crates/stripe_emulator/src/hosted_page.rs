@@ -29,7 +29,7 @@ pub fn routes() -> Router<Arc<Shared>> {
             get(challenge_page).post(intent_challenge_submit),
         )
         .route("/portal/{id}", get(portal_page).post(portal_submit))
-        .route("/invoice/{id}", get(invoice_page))
+        .route("/invoice/{id}", get(invoice_page).post(invoice_submit))
 }
 
 pub(crate) fn escape(s: &str) -> String {
@@ -208,10 +208,10 @@ fn render_checkout(st: &mut State, acct: &str, id: &str, error: Option<&str>) ->
 <label>CVC <input name=\"cvc\" value=\"123\"></label>\
 <label>Name on card <input name=\"name\"></label>\
 <button name=\"action\" value=\"pay\">{}</button></form>{bank}",
-            if cs["mode"] == "subscription" {
-                "Subscribe"
-            } else {
-                "Pay"
+            match cs["mode"].as_str() {
+                Some("subscription") => "Subscribe",
+                Some("setup") => "Save card",
+                _ => "Pay",
             }
         ),
     ))
@@ -488,10 +488,61 @@ async fn invoice_page(
     Path(id): Path<String>,
 ) -> Response {
     let st = shared.lock();
+    render_invoice(&st, &id, None)
+}
+
+/// Pays an open invoice on its hosted page with a test card.
+async fn invoice_submit(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = Params::parse(&body);
+    let mut st = shared.lock();
     let Some(acct) = owner(&st, &id) else {
         return not_found();
     };
-    let Some(inv) = st.find(&acct, &id) else {
+    let card = form.str("card_number").unwrap_or_default().to_owned();
+    let result = match payment::card_number(&card) {
+        None => Err(crate::api_error::ApiError::card(
+            "incorrect_number",
+            None,
+            "Your card number is incorrect.",
+        )),
+        Some(behaviour) => {
+            let digits: String = card.chars().filter(char::is_ascii_digit).collect();
+            let last4 = digits[digits.len().saturating_sub(4)..].to_owned();
+            let open = st.find(&acct, &id).is_some_and(|i| i["status"] == "open");
+            if open {
+                let pm = payment::new_card(&mut st, &acct, behaviour, &last4, None);
+                let now = payment::now_for(&st, &acct, None);
+                match crate::invoice::charge(&mut st, &acct, &id, &pm, now) {
+                    Ok(None) => Ok(()),
+                    Ok(Some(e)) | Err(e) => Err(e),
+                }
+            } else {
+                Err(crate::api_error::ApiError::state(
+                    "This invoice cannot be paid.",
+                ))
+            }
+        }
+    };
+    shared.commit(&mut st);
+    match result {
+        Ok(()) => render_invoice(&st, &id, None),
+        Err(e) => {
+            let mut resp = render_invoice(&st, &id, Some(&e.message));
+            *resp.status_mut() = StatusCode::PAYMENT_REQUIRED;
+            resp
+        }
+    }
+}
+
+fn render_invoice(st: &State, id: &str, error: Option<&str>) -> Response {
+    let Some(acct) = owner(st, id) else {
+        return not_found();
+    };
+    let Some(inv) = st.find(&acct, id) else {
         return not_found();
     };
     let currency = inv["currency"].as_str().unwrap_or("usd");
@@ -505,11 +556,21 @@ async fn invoice_page(
     }
     let body = format!(
         "{}<p>Invoice {} — status <strong>{}</strong></p><table>{rows}<tr><th>Amount due</th><th>{}</th></tr></table>",
-        merchant(&st, &acct),
+        merchant(st, &acct),
         escape(inv["number"].as_str().unwrap_or("(draft)")),
         escape(inv["status"].as_str().unwrap_or_default()),
         money(inv["amount_due"].as_i64().unwrap_or(0), currency)
     );
+    let error = error
+        .map(|e| format!("<p class=\"error\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    let form = if inv["status"] == "open" {
+        "<form method=\"post\"><label>Card number <input name=\"card_number\" inputmode=\"numeric\" placeholder=\"4242 4242 4242 4242\"></label>\
+<button name=\"action\" value=\"pay\">Pay invoice</button></form>"
+    } else {
+        ""
+    };
+    let body = format!("{body}{error}{form}");
     (
         [(header::CACHE_CONTROL, "no-store")],
         Html(page("Invoice", &body)),

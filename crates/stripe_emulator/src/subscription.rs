@@ -433,7 +433,7 @@ pub fn finalize(st: &mut State, acct: &str, id: &str, now: i64) -> Result<Value,
 }
 
 /// Marks an invoice paid (by `pi` when money moved); emits `invoice.paid` and `invoice.payment_succeeded`.
-fn mark_paid(
+pub(crate) fn mark_paid(
     st: &mut State,
     acct: &str,
     id: &str,

@@ -1,0 +1,438 @@
+//! One-off invoices and invoice items, saved cards (payment methods, SetupIntents, Checkout in setup mode),
+//! over real HTTP.
+
+mod common;
+
+use common::Emu;
+
+async fn customer(emu: &Emu, extra: &[(&str, &str)]) -> String {
+    let mut form = vec![("email", "client@example.com")];
+    form.extend_from_slice(extra);
+    let c = emu.ok("/v1/customers", &form).await;
+    c["id"].as_str().expect("customer").to_owned()
+}
+
+async fn draft(emu: &Emu, cus: &str, amount: &str, extra: &[(&str, &str)]) -> serde_json::Value {
+    emu.ok(
+        "/v1/invoiceitems",
+        &[
+            ("customer", cus),
+            ("amount", amount),
+            ("currency", "usd"),
+            ("description", "Onboarding audit"),
+        ],
+    )
+    .await;
+    let mut form = vec![
+        ("customer", cus),
+        ("pending_invoice_items_behavior", "include"),
+    ];
+    form.extend_from_slice(extra);
+    emu.ok("/v1/invoices", &form).await
+}
+
+async fn post_card(emu: &Emu, url: &str, card: &str) -> (u16, String) {
+    let resp = emu
+        .http
+        .post(url)
+        .form(&[("action", "pay"), ("card_number", card)])
+        .send()
+        .await
+        .expect("pay invoice");
+    (
+        resp.status().as_u16(),
+        resp.text().await.unwrap_or_default(),
+    )
+}
+
+#[tokio::test]
+async fn an_invoice_is_created_finalized_sent_and_paid_on_its_hosted_page() {
+    let emu = Emu::start().await;
+    let cus = customer(&emu, &[]).await;
+    let before = emu.event_types().await.len();
+    let inv = draft(
+        &emu,
+        &cus,
+        "5000",
+        &[
+            ("collection_method", "send_invoice"),
+            ("days_until_due", "30"),
+        ],
+    )
+    .await;
+    assert_eq!(inv["status"], "draft");
+    assert_eq!(inv["amount_due"], 5000);
+    assert_eq!(inv["lines"]["data"][0]["description"], "Onboarding audit");
+    let id = inv["id"].as_str().expect("id");
+
+    let open = emu.ok(&format!("/v1/invoices/{id}/finalize"), &[]).await;
+    assert_eq!(open["status"], "open");
+    assert!(open["number"].is_string());
+    assert_eq!(
+        open["due_date"].as_i64().expect("due")
+            - open["status_transitions"]["finalized_at"]
+                .as_i64()
+                .expect("finalized"),
+        30 * 86_400
+    );
+    let (status, _) = emu.post(&format!("/v1/invoices/{id}/finalize"), &[]).await;
+    assert_eq!(status, 400, "an open invoice cannot be finalized again");
+    emu.ok(&format!("/v1/invoices/{id}/send"), &[]).await;
+
+    let url = open["hosted_invoice_url"].as_str().expect("hosted url");
+    let page = emu
+        .http
+        .get(url)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("Pay invoice"));
+    let (status, html) = post_card(&emu, url, "4242 4242 4242 4242").await;
+    assert_eq!(status, 200, "{html}");
+    let paid = emu.fetch(&format!("/v1/invoices/{id}")).await;
+    assert_eq!(paid["status"], "paid");
+    assert_eq!(paid["amount_paid"], 5000);
+    assert_eq!(
+        emu.event_types_since(before).await,
+        [
+            "invoiceitem.created",
+            "invoice.created",
+            "invoice.finalized",
+            "invoice.sent",
+            "payment_intent.created",
+            "charge.succeeded",
+            "payment_intent.succeeded",
+            "invoice.paid",
+            "invoice.payment_succeeded"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_declined_card_leaves_the_hosted_invoice_open() {
+    let emu = Emu::start().await;
+    let cus = customer(&emu, &[]).await;
+    let inv = draft(
+        &emu,
+        &cus,
+        "1200",
+        &[
+            ("collection_method", "send_invoice"),
+            ("days_until_due", "7"),
+        ],
+    )
+    .await;
+    let id = inv["id"].as_str().expect("id");
+    let open = emu.ok(&format!("/v1/invoices/{id}/finalize"), &[]).await;
+    let (status, html) = post_card(
+        &emu,
+        open["hosted_invoice_url"].as_str().expect("url"),
+        "4000000000000002",
+    )
+    .await;
+    assert_eq!(status, 402);
+    assert!(html.contains("Your card was declined."));
+    let inv = emu.fetch(&format!("/v1/invoices/{id}")).await;
+    assert_eq!(inv["status"], "open");
+    assert!(
+        emu.event_types()
+            .await
+            .iter()
+            .any(|t| t == "invoice.payment_failed")
+    );
+}
+
+#[tokio::test]
+async fn a_voided_invoice_cannot_be_paid() {
+    let emu = Emu::start().await;
+    let cus = customer(&emu, &[("payment_method", "pm_card_visa")]).await;
+    let inv = draft(&emu, &cus, "900", &[]).await;
+    let id = inv["id"].as_str().expect("id");
+    emu.ok(&format!("/v1/invoices/{id}/finalize"), &[]).await;
+    let voided = emu.ok(&format!("/v1/invoices/{id}/void"), &[]).await;
+    assert_eq!(voided["status"], "void");
+    let (status, _) = emu.post(&format!("/v1/invoices/{id}/pay"), &[]).await;
+    assert_eq!(status, 400);
+    assert!(
+        emu.event_types()
+            .await
+            .iter()
+            .any(|t| t == "invoice.voided")
+    );
+}
+
+#[tokio::test]
+async fn pay_charges_the_default_card_or_records_payment_out_of_band() {
+    let emu = Emu::start().await;
+    let cus = customer(&emu, &[("payment_method", "pm_card_visa")]).await;
+    let inv = draft(&emu, &cus, "2500", &[]).await;
+    let paid = emu
+        .ok(
+            &format!("/v1/invoices/{}/pay", inv["id"].as_str().expect("id")),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        paid["status"], "paid",
+        "a draft is finalized and charged to the default card"
+    );
+    assert!(paid["payments"]["data"][0]["payment"]["payment_intent"].is_string());
+
+    let bare = customer(&emu, &[]).await;
+    let inv = draft(&emu, &bare, "2500", &[]).await;
+    let path = format!("/v1/invoices/{}/pay", inv["id"].as_str().expect("id"));
+    let (status, e) = emu.post(&path, &[]).await;
+    assert_eq!(status, 400);
+    assert_eq!(e["error"]["code"], "invoice_no_customer_payment_method");
+    let oob = emu.ok(&path, &[("paid_out_of_band", "true")]).await;
+    assert_eq!(oob["status"], "paid");
+    assert_eq!(oob["payments"]["data"].as_array().map(Vec::len), Some(0));
+}
+
+#[tokio::test]
+async fn send_invoice_needs_a_due_date_and_items_follow_the_pending_behavior() {
+    let emu = Emu::start().await;
+    let cus = customer(&emu, &[]).await;
+    let (status, e) = emu
+        .post(
+            "/v1/invoices",
+            &[("customer", &cus), ("collection_method", "send_invoice")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(e["error"]["param"], "days_until_due");
+    emu.ok(
+        "/v1/invoiceitems",
+        &[("customer", &cus), ("amount", "300"), ("currency", "usd")],
+    )
+    .await;
+    let excluded = emu.ok("/v1/invoices", &[("customer", &cus)]).await;
+    assert_eq!(
+        excluded["amount_due"], 0,
+        "pending items are excluded unless asked for"
+    );
+    let preview = emu
+        .ok("/v1/invoices/create_preview", &[("customer", &cus)])
+        .await;
+    assert_eq!(preview["amount_due"], 300);
+    let pending = emu
+        .fetch(&format!("/v1/invoiceitems?customer={cus}&pending=true"))
+        .await;
+    assert_eq!(pending["data"].as_array().map(Vec::len), Some(1));
+    let (status, e) = emu
+        .post("/v1/invoices", &[("customer", "cus_missing")])
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(e["error"]["code"], "resource_missing");
+}
+
+#[tokio::test]
+async fn an_invoice_on_a_connected_account_pays_its_application_fee() {
+    let emu = Emu::start().await;
+    let acct = emu.onboarded_account("MSP").await;
+    let c = emu
+        .ok_as(
+            &acct,
+            "/v1/customers",
+            &[("email", "c@msp.test"), ("payment_method", "pm_card_visa")],
+        )
+        .await;
+    let cus = c["id"].as_str().expect("customer");
+    emu.ok_as(
+        &acct,
+        "/v1/invoiceitems",
+        &[("customer", cus), ("amount", "10000"), ("currency", "usd")],
+    )
+    .await;
+    let inv = emu
+        .ok_as(
+            &acct,
+            "/v1/invoices",
+            &[
+                ("customer", cus),
+                ("pending_invoice_items_behavior", "include"),
+                ("application_fee_amount", "300"),
+            ],
+        )
+        .await;
+    let paid = emu
+        .ok_as(
+            &acct,
+            &format!("/v1/invoices/{}/pay", inv["id"].as_str().expect("id")),
+            &[],
+        )
+        .await;
+    assert_eq!(paid["status"], "paid");
+    let fees = emu.fetch("/v1/application_fees").await;
+    assert_eq!(fees["data"][0]["amount"], 300);
+    assert_eq!(fees["data"][0]["account"], acct.as_str());
+    let (status, _) = emu
+        .post(
+            "/v1/invoices",
+            &[("customer", "cus_any"), ("application_fee_amount", "1")],
+        )
+        .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn cards_are_saved_from_tokens_attached_listed_and_detached() {
+    let emu = Emu::start().await;
+    let cus = customer(&emu, &[]).await;
+    let pm = emu
+        .ok(
+            "/v1/payment_methods",
+            &[("type", "card"), ("card[token]", "tok_visa")],
+        )
+        .await;
+    let pm_id = pm["id"].as_str().expect("pm");
+    assert!(pm["customer"].is_null());
+    emu.ok(
+        &format!("/v1/payment_methods/{pm_id}/attach"),
+        &[("customer", &cus)],
+    )
+    .await;
+    emu.ok(
+        &format!("/v1/customers/{cus}"),
+        &[("invoice_settings[default_payment_method]", pm_id)],
+    )
+    .await;
+    let listed = emu
+        .fetch(&format!("/v1/payment_methods?customer={cus}"))
+        .await;
+    assert_eq!(listed["data"][0]["id"], pm_id);
+    let detached = emu
+        .ok(&format!("/v1/payment_methods/{pm_id}/detach"), &[])
+        .await;
+    assert!(detached["customer"].is_null());
+    let c = emu.fetch(&format!("/v1/customers/{cus}")).await;
+    assert!(
+        c["invoice_settings"]["default_payment_method"].is_null(),
+        "detaching the default clears it"
+    );
+    let (status, _) = emu
+        .post(&format!("/v1/payment_methods/{pm_id}/detach"), &[])
+        .await;
+    assert_eq!(status, 400);
+    let (status, e) = emu
+        .post(
+            "/v1/payment_methods",
+            &[("type", "card"), ("card[number]", "4242424242424242")],
+        )
+        .await;
+    assert_eq!(status, 400, "raw card numbers are refused: {e}");
+    let types = emu.event_types().await;
+    assert!(types.iter().any(|t| t == "payment_method.attached"));
+    assert!(types.iter().any(|t| t == "payment_method.detached"));
+}
+
+#[tokio::test]
+async fn a_setup_intent_attaches_a_good_card_and_fails_a_declining_one() {
+    let emu = Emu::start().await;
+    let cus = customer(&emu, &[]).await;
+    let si = emu
+        .ok(
+            "/v1/setup_intents",
+            &[
+                ("customer", &cus),
+                ("payment_method", "pm_card_visa"),
+                ("confirm", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(si["status"], "succeeded");
+    let pm = emu
+        .fetch(&format!(
+            "/v1/payment_methods/{}",
+            si["payment_method"].as_str().expect("pm")
+        ))
+        .await;
+    assert_eq!(pm["customer"], cus.as_str());
+
+    let si = emu.ok("/v1/setup_intents", &[("customer", &cus)]).await;
+    let (status, e) = emu
+        .post(
+            &format!(
+                "/v1/setup_intents/{}/confirm",
+                si["id"].as_str().expect("id")
+            ),
+            &[("payment_method", "pm_card_chargeDeclined")],
+        )
+        .await;
+    assert_eq!(status, 402);
+    assert_eq!(e["error"]["code"], "card_declined");
+    let failed = emu
+        .fetch(&format!(
+            "/v1/setup_intents/{}",
+            si["id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(failed["status"], "requires_payment_method");
+    assert_eq!(failed["last_setup_error"]["code"], "card_declined");
+    let canceled = emu
+        .ok(
+            &format!(
+                "/v1/setup_intents/{}/cancel",
+                si["id"].as_str().expect("id")
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(canceled["status"], "canceled");
+    let types = emu.event_types().await;
+    assert!(types.iter().any(|t| t == "setup_intent.succeeded"));
+    assert!(types.iter().any(|t| t == "setup_intent.setup_failed"));
+}
+
+#[tokio::test]
+async fn checkout_in_setup_mode_saves_the_card_to_the_customer() {
+    let emu = Emu::start().await;
+    let cus = customer(&emu, &[]).await;
+    let session = emu
+        .ok(
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "setup"),
+                ("currency", "usd"),
+                ("customer", &cus),
+                ("success_url", "https://app.test/cards"),
+            ],
+        )
+        .await;
+    assert!(session["amount_total"].is_null());
+    let (status, location, body) = emu.pay(&session, "5555 5555 5555 4444").await;
+    assert_eq!(status, 303, "{body}");
+    assert_eq!(location.as_deref(), Some("https://app.test/cards"));
+    let done = emu
+        .fetch(&format!(
+            "/v1/checkout/sessions/{}",
+            session["id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(done["status"], "complete");
+    let si = emu
+        .fetch(&format!(
+            "/v1/setup_intents/{}",
+            done["setup_intent"].as_str().expect("si")
+        ))
+        .await;
+    assert_eq!(si["status"], "succeeded");
+    let cards = emu
+        .fetch(&format!("/v1/customers/{cus}/payment_methods"))
+        .await;
+    assert_eq!(cards["data"].as_array().map(Vec::len), Some(1));
+    let (status, _) = emu
+        .post(
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "setup"),
+                ("customer", &cus),
+                ("success_url", "https://app.test/cards"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400, "setup mode needs a currency");
+}
