@@ -28,6 +28,7 @@ pub struct Ctx<'a> {
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/{*path}", any(stripe_api))
+        .route("/v2/{*path}", any(stripe_api_v2))
         .route("/_emulator/deliveries", get(deliveries))
         .route("/_emulator/reset", post(reset))
         .route("/_emulator/chaos", post(chaos))
@@ -193,6 +194,59 @@ async fn stripe_api(
     }
     drop(st);
     json_response(status, &body, &request_id)
+}
+
+/// The v2 API (JSON bodies): event destinations and thin events.
+async fn stripe_api_v2(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut st = shared.lock();
+    let request_id = st.new_id("req_");
+    if let Err(e) = authenticate(&shared, &headers) {
+        return json_response(e.status_code(), &e.body(), &request_id);
+    }
+    let json_body: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                let e = ApiError::state(format!("The request body is not valid JSON: {e}"));
+                return json_response(e.status_code(), &e.body(), &request_id);
+            }
+        }
+    };
+    let query = Params::parse(uri.query().unwrap_or_default().as_bytes());
+    let path = uri.path().trim_start_matches("/v2/").to_owned();
+    let seg: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    use crate::event_destination as ed;
+    let result = match (method.as_str(), seg.as_slice()) {
+        ("POST", ["core", "event_destinations"]) => ed::create(&mut st, &json_body),
+        ("GET", ["core", "event_destinations"]) => Ok(ed::list(&st)),
+        ("GET", ["core", "event_destinations", id]) => ed::retrieve(&st, id),
+        ("DELETE", ["core", "event_destinations", id]) => ed::delete(&mut st, id),
+        ("POST", ["core", "event_destinations", id, "disable"]) => {
+            ed::set_enabled(&mut st, id, false)
+        }
+        ("POST", ["core", "event_destinations", id, "enable"]) => {
+            ed::set_enabled(&mut st, id, true)
+        }
+        ("GET", ["core", "events"]) => Ok(ed::list_events(&st, query.str("object_id"))),
+        ("GET", ["core", "events", id]) => ed::retrieve_event(&st, id),
+        _ => Err(ApiError::unknown_route(method.as_str(), uri.path())),
+    };
+    if method != Method::GET {
+        shared.commit(&mut st);
+    }
+    drop(st);
+    match result {
+        Ok(v) => json_response(StatusCode::OK, &v, &request_id),
+        Err(e) => json_response(e.status_code(), &e.body(), &request_id),
+    }
 }
 
 /// `YYYY-MM-DD` with an optional `.name` (`2026-09-30.endive`). Any well-formed version is answered in the one

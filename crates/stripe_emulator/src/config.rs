@@ -70,7 +70,7 @@ impl std::fmt::Debug for EmulatorConfig {
 }
 
 /// A webhook endpoint configured at start.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct WebhookEndpointConfig {
     pub url: String,
     /// The signing secret, `whsec_…`, used exactly as given.
@@ -79,6 +79,9 @@ pub struct WebhookEndpointConfig {
     pub enabled_events: Vec<String>,
     /// A Connect endpoint (`connect=true`): it receives the events of connected accounts, and only those.
     pub connect: bool,
+    /// Registered as an event destination with thin payloads (`v1.<type>` notifications naming the related
+    /// object) instead of a snapshot webhook endpoint.
+    pub thin: bool,
 }
 
 impl std::fmt::Debug for WebhookEndpointConfig {
@@ -88,6 +91,7 @@ impl std::fmt::Debug for WebhookEndpointConfig {
             .field("secret", &"[redacted]")
             .field("enabled_events", &self.enabled_events)
             .field("connect", &self.connect)
+            .field("thin", &self.thin)
             .finish()
     }
 }

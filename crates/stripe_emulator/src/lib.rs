@@ -20,6 +20,7 @@ mod config;
 mod connect_page;
 mod coupon;
 mod customer;
+mod event_destination;
 mod hosted_page;
 mod invoice;
 mod ledger;
@@ -115,16 +116,9 @@ impl RunningEmulator {
     /// returns its `we_…` id. It survives `/_emulator/reset` only if it was in the config.
     pub fn add_webhook_endpoint(&self, endpoint: WebhookEndpointConfig) -> String {
         let mut st = self.shared.lock();
-        let created = webhook::register(
-            &mut st,
-            &endpoint.url,
-            endpoint.secret,
-            endpoint.enabled_events,
-            None,
-            endpoint.connect,
-        );
+        let id = webhook::register_configured(&mut st, &endpoint);
         self.shared.commit(&mut st);
-        created["id"].as_str().unwrap_or_default().to_owned()
+        id
     }
 
     /// Stops accepting requests, lets in-flight ones finish, stops webhook delivery and writes the snapshot.
@@ -249,22 +243,14 @@ fn apply_config(st: &mut State, config: &EmulatorConfig) {
     st.billing_config = config.billing.clone();
     for old in std::mem::take(&mut st.config_endpoints) {
         st.remove(ledger::PLATFORM, "webhook_endpoint", &old);
+        st.remove(ledger::PLATFORM, "v2.core.event_destination", &old);
         st.endpoint_secrets.remove(&old);
         st.endpoint_chaos.remove(&old);
         st.connect.connect_endpoints.retain(|e| *e != old);
     }
     for endpoint in &config.webhook_endpoints {
-        let created = webhook::register(
-            st,
-            &endpoint.url,
-            endpoint.secret.clone(),
-            endpoint.enabled_events.clone(),
-            None,
-            endpoint.connect,
-        );
-        if let Some(id) = created["id"].as_str() {
-            st.config_endpoints.push(id.to_owned());
-        }
+        let id = webhook::register_configured(st, endpoint);
+        st.config_endpoints.push(id);
     }
 }
 

@@ -60,6 +60,44 @@ impl PartialOrd for Job {
     }
 }
 
+/// Registers a configured endpoint: a webhook endpoint, or a thin event destination; returns its id.
+pub fn register_configured(
+    st: &mut State,
+    endpoint: &crate::config::WebhookEndpointConfig,
+) -> String {
+    let created = if endpoint.thin {
+        let events = if endpoint.enabled_events.is_empty() {
+            vec!["*".to_owned()]
+        } else {
+            endpoint.enabled_events.clone()
+        };
+        let from = if endpoint.connect {
+            "@accounts"
+        } else {
+            "@self"
+        };
+        crate::event_destination::register(
+            st,
+            "configured",
+            &endpoint.url,
+            "thin",
+            events,
+            vec![from.to_owned()],
+            endpoint.secret.clone(),
+        )
+    } else {
+        register(
+            st,
+            &endpoint.url,
+            endpoint.secret.clone(),
+            endpoint.enabled_events.clone(),
+            None,
+            endpoint.connect,
+        )
+    };
+    created["id"].as_str().unwrap_or_default().to_owned()
+}
+
 /// Creates a webhook endpoint object on the platform account.
 pub fn register(
     st: &mut State,
@@ -170,7 +208,7 @@ pub fn plan(st: &mut State) -> Vec<Job> {
         // Connected accounts' events go to Connect endpoints, the platform's own to the others
         // (https://docs.stripe.com/connect/webhooks).
         let connected = acct != PLATFORM;
-        let targets: Vec<&Value> = endpoints
+        let snapshot: Vec<&Value> = endpoints
             .iter()
             .filter(|e| wants(e, &event_type))
             .filter(|e| {
@@ -180,11 +218,21 @@ pub fn plan(st: &mut State) -> Vec<Job> {
                 is_connect == connected
             })
             .collect();
+        // (endpoint or destination id, url, its own body if not the snapshot, the id the body carries)
+        let mut targets: Vec<(String, String, Option<String>, String)> = snapshot
+            .iter()
+            .map(|e| {
+                let id = e["id"].as_str().unwrap_or_default().to_owned();
+                let url = e["url"].as_str().unwrap_or_default().to_owned();
+                (id, url, None, event_id.clone())
+            })
+            .collect();
+        targets.extend(crate::event_destination::deliveries(st, &acct, &event));
         event["pending_webhooks"] = json!(targets.len());
         st.put(&acct, event.clone());
-        let payload = serde_json::to_string_pretty(&event).unwrap_or_default();
-        for endpoint in targets {
-            let endpoint_id = endpoint["id"].as_str().unwrap_or_default().to_owned();
+        let snapshot_body = serde_json::to_string_pretty(&event).unwrap_or_default();
+        for (endpoint_id, url, body, delivered_id) in targets {
+            let payload = body.unwrap_or_else(|| snapshot_body.clone());
             let Some(secret) = st.endpoint_secrets.get(&endpoint_id).cloned() else {
                 continue;
             };
@@ -215,11 +263,11 @@ pub fn plan(st: &mut State) -> Vec<Job> {
                 due,
                 seq: st.delivery_seq,
                 endpoint_id,
-                url: endpoint["url"].as_str().unwrap_or_default().to_owned(),
+                url,
                 secret,
-                event_id: event_id.clone(),
+                event_id: delivered_id,
                 event_type: event_type.clone(),
-                payload: payload.clone(),
+                payload,
                 attempt: 1,
                 fail_unsent,
                 chaos: applied.clone(),

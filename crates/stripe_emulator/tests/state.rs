@@ -31,7 +31,7 @@ async fn reset_forgets_every_object_but_keeps_configured_endpoints() {
             url: "http://127.0.0.1:9/hook".into(),
             secret: "whsec_x".into(),
             enabled_events: vec![],
-            connect: false,
+            ..Default::default()
         }],
         ..common::config()
     })

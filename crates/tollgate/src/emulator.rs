@@ -21,7 +21,7 @@ pub async fn run(config: Config, args: EmulatorArgs) -> Result<(), Failure> {
             url: url.clone(),
             secret: args.webhook_secret.clone(),
             enabled_events: vec!["*".to_string()],
-            connect: false,
+            ..Default::default()
         })
         .collect();
     let emulator = stripe_emulator::start(stripe_emulator::EmulatorConfig {

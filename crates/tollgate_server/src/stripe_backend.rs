@@ -57,7 +57,7 @@ pub async fn connect(
                     url: format!("http://{host}:{}/api/v1/stripe/webhook", own_addr.port()),
                     secret: secret.clone(),
                     enabled_events: vec!["*".to_string()],
-                    connect: false,
+                    ..Default::default()
                 }],
                 state_file: (!config.emulator.state_file.is_empty())
                     .then(|| config.emulator.state_file.clone().into()),

@@ -80,7 +80,7 @@ async fn an_emulator_delivery_verifies_with_a_rotated_secret_list_and_yields_its
             url,
             secret: ENDPOINT_SECRET.to_owned(),
             enabled_events: vec!["*".to_owned()],
-            connect: false,
+            ..Default::default()
         }],
         delivery: DeliveryConfig {
             max_attempts: 2,

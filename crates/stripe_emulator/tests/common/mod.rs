@@ -397,7 +397,7 @@ impl Receiver {
             url: self.url.clone(),
             secret: secret.to_owned(),
             enabled_events: vec!["*".to_owned()],
-            connect: false,
+            ..Default::default()
         }
     }
 
