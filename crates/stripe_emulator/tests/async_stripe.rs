@@ -58,6 +58,22 @@ fn deserialize(object: &Value) -> Result<(), String> {
             serde_json::from_value::<stripe_billing::BillingPortalSession>(v).map(drop)
         }
         "event" => serde_json::from_value::<stripe_shared::Event>(v).map(drop),
+        "account" => serde_json::from_value::<stripe_shared::Account>(v).map(drop),
+        "capability" => serde_json::from_value::<stripe_shared::Capability>(v).map(drop),
+        "account_link" => serde_json::from_value::<stripe_connect::AccountLink>(v).map(drop),
+        "login_link" => serde_json::from_value::<stripe_connect::LoginLink>(v).map(drop),
+        "application_fee" => serde_json::from_value::<stripe_shared::ApplicationFee>(v).map(drop),
+        "fee_refund" => serde_json::from_value::<stripe_shared::ApplicationFeeRefund>(v).map(drop),
+        "transfer" => serde_json::from_value::<stripe_shared::Transfer>(v).map(drop),
+        "transfer_reversal" => {
+            serde_json::from_value::<stripe_shared::TransferReversal>(v).map(drop)
+        }
+        "balance_transaction" => {
+            serde_json::from_value::<stripe_shared::BalanceTransaction>(v).map(drop)
+        }
+        "payout" => serde_json::from_value::<stripe_shared::Payout>(v).map(drop),
+        "setup_intent" => serde_json::from_value::<stripe_shared::SetupIntent>(v).map(drop),
+        "invoiceitem" => serde_json::from_value::<stripe_billing::InvoiceItem>(v).map(drop),
         other => return Err(format!("no async-stripe type checked for {other}")),
     };
     r.map_err(|e| format!("{kind}: {e}"))
@@ -379,4 +395,192 @@ fn the_deserialization_check_rejects_an_object_missing_a_required_field() {
         deserialize(&customer).is_err(),
         "without `created` it is not"
     );
+}
+
+/// Every object a list returns, and the list's own objects when the response is one object.
+fn objects(body: &Value) -> Vec<Value> {
+    match body["object"].as_str() {
+        Some("list") => body["data"].as_array().cloned().unwrap_or_default(),
+        _ => vec![body.clone()],
+    }
+}
+
+#[tokio::test]
+async fn every_connect_invoicing_and_saved_card_object_deserializes_with_async_stripe_types() {
+    let emu = Emu::start().await;
+    let acct = emu.express_account("Typed").await;
+    let mut seen: Vec<Value> = Vec::new();
+    let link = emu
+        .ok(
+            "/v1/account_links",
+            &[
+                ("account", acct.as_str()),
+                ("type", "account_onboarding"),
+                ("refresh_url", "https://p.test/r"),
+                ("return_url", "https://p.test/b"),
+            ],
+        )
+        .await;
+    seen.push(link.clone());
+    emu.onboard(link["url"].as_str().expect("url"), "complete")
+        .await;
+    seen.push(emu.fetch(&format!("/v1/accounts/{acct}")).await);
+    seen.extend(objects(
+        &emu.fetch(&format!("/v1/accounts/{acct}/capabilities"))
+            .await,
+    ));
+    seen.push(
+        emu.ok(&format!("/v1/accounts/{acct}/login_links"), &[])
+            .await,
+    );
+    let pi = emu
+        .ok_as(
+            &acct,
+            "/v1/payment_intents",
+            &[
+                ("amount", "10000"),
+                ("currency", "usd"),
+                ("payment_method", "pm_card_bypassPending"),
+                ("confirm", "true"),
+                ("application_fee_amount", "250"),
+            ],
+        )
+        .await;
+    let charge = pi["latest_charge"].as_str().expect("charge");
+    emu.ok_as(
+        &acct,
+        "/v1/refunds",
+        &[
+            ("charge", charge),
+            ("amount", "1000"),
+            ("refund_application_fee", "true"),
+        ],
+    )
+    .await;
+    let destination = emu
+        .ok(
+            "/v1/payment_intents",
+            &[
+                ("amount", "5000"),
+                ("currency", "usd"),
+                ("payment_method", "pm_card_bypassPending"),
+                ("confirm", "true"),
+                ("transfer_data[destination]", acct.as_str()),
+            ],
+        )
+        .await;
+    let tr = emu
+        .fetch(&format!(
+            "/v1/charges/{}",
+            destination["latest_charge"].as_str().expect("charge")
+        ))
+        .await["transfer"]
+        .as_str()
+        .expect("transfer")
+        .to_owned();
+    seen.push(
+        emu.ok(
+            &format!("/v1/transfers/{tr}/reversals"),
+            &[("amount", "100")],
+        )
+        .await,
+    );
+    let clock = emu
+        .ok_as(
+            &acct,
+            "/v1/test_helpers/test_clocks",
+            &[("frozen_time", "1767225600")],
+        )
+        .await;
+    emu.ok_as(
+        &acct,
+        &format!(
+            "/v1/test_helpers/test_clocks/{}/advance",
+            clock["id"].as_str().expect("clock")
+        ),
+        &[("frozen_time", "1767312000")],
+    )
+    .await;
+    for path in [
+        "/v1/application_fees",
+        "/v1/transfers",
+        "/v1/balance_transactions",
+    ] {
+        seen.extend(objects(&emu.fetch(path).await));
+    }
+    let fee = emu.fetch("/v1/application_fees").await["data"][0]["id"]
+        .as_str()
+        .expect("fee")
+        .to_owned();
+    seen.extend(objects(
+        &emu.fetch(&format!("/v1/application_fees/{fee}/refunds"))
+            .await,
+    ));
+    for path in ["/v1/balance_transactions", "/v1/payouts", "/v1/charges"] {
+        let (status, body) = emu.get_as(&acct, path).await;
+        assert_eq!(status, 200, "{body}");
+        seen.extend(objects(&body));
+    }
+    let customer = emu
+        .ok("/v1/customers", &[("email", "typed@example.com")])
+        .await;
+    let cus = customer["id"].as_str().expect("customer");
+    seen.push(
+        emu.ok(
+            "/v1/invoiceitems",
+            &[("customer", cus), ("amount", "700"), ("currency", "usd")],
+        )
+        .await,
+    );
+    let si = emu
+        .ok(
+            "/v1/setup_intents",
+            &[
+                ("customer", cus),
+                ("payment_method", "pm_card_visa"),
+                ("confirm", "true"),
+            ],
+        )
+        .await;
+    seen.push(si.clone());
+    let invoice = emu
+        .ok(
+            "/v1/invoices",
+            &[
+                ("customer", cus),
+                ("pending_invoice_items_behavior", "include"),
+            ],
+        )
+        .await;
+    seen.push(
+        emu.ok(
+            &format!("/v1/invoices/{}/pay", invoice["id"].as_str().expect("id")),
+            &[("payment_method", si["payment_method"].as_str().expect("pm"))],
+        )
+        .await,
+    );
+    let kinds: std::collections::BTreeSet<String> = seen
+        .iter()
+        .map(|o| o["object"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    for wanted in [
+        "account",
+        "account_link",
+        "login_link",
+        "capability",
+        "charge",
+        "application_fee",
+        "fee_refund",
+        "transfer",
+        "transfer_reversal",
+        "balance_transaction",
+        "payout",
+        "invoiceitem",
+        "setup_intent",
+        "invoice",
+    ] {
+        assert!(kinds.contains(wanted), "no {wanted} was checked: {kinds:?}");
+    }
+    let failures: Vec<String> = seen.iter().filter_map(|o| deserialize(o).err()).collect();
+    assert!(failures.is_empty(), "{failures:#?}");
 }
