@@ -90,4 +90,67 @@ assert events.data[0].data.object.id == session.id
 
 page = stripe.Customer.list(limit=1)
 assert page.has_more is False and len(page.data) == 1
+# Connect: an Express account onboarded through its account link, a direct charge with an application fee,
+# a destination charge, a transfer and its reversal, balances, and an account of another platform refused.
+account = stripe.Account.create(
+    type="express",
+    email="tenant@example.com",
+    business_profile={"name": "Py Tenant"},
+    capabilities={"card_payments": {"requested": True}, "transfers": {"requested": True}},
+)
+assert account.charges_enabled is False and account.requirements.disabled_reason == "requirements.past_due"
+link = stripe.AccountLink.create(account=account.id, type="account_onboarding", refresh_url="https://p.test/r", return_url="https://p.test/b")
+parts = urllib.parse.urlsplit(link.url)
+conn = http.client.HTTPConnection(parts.hostname, parts.port)
+conn.request("GET", parts.path)
+assert conn.getresponse().status == 200
+status, location = post_form(link.url, {"action": "complete"})
+assert status == 303 and location == "https://p.test/b", (status, location)
+account = stripe.Account.retrieve(account.id)
+assert account.charges_enabled and account.payouts_enabled and account.capabilities.transfers == "active"
+
+direct = stripe.PaymentIntent.create(
+    amount=10000, currency="usd", payment_method="pm_card_visa", confirm=True,
+    application_fee_amount=250, stripe_account=account.id,
+)
+charge = stripe.Charge.retrieve(direct.latest_charge, stripe_account=account.id, expand=["balance_transaction"])
+assert charge.balance_transaction.fee == 570 and charge.balance_transaction.net == 9430, charge.balance_transaction
+fee = stripe.ApplicationFee.retrieve(charge.application_fee)
+assert fee.amount == 250 and fee.account == account.id
+fee_refund = stripe.ApplicationFee.create_refund(fee.id, amount=50)
+assert fee_refund.amount == 50
+refund = stripe.Refund.create(charge=charge.id, amount=5000, refund_application_fee=True, stripe_account=account.id)
+assert refund.amount == 5000
+assert stripe.ApplicationFee.retrieve(fee.id).amount_refunded == 50 + 125
+
+dest = stripe.PaymentIntent.create(
+    amount=5000, currency="usd", payment_method="pm_card_bypassPending", confirm=True,
+    transfer_data={"destination": account.id},
+)
+dest_charge = stripe.Charge.retrieve(dest.latest_charge)
+transfer = stripe.Transfer.retrieve(dest_charge.transfer)
+assert transfer.destination == account.id and transfer.amount == 5000
+try:
+    stripe.Transfer.create(amount=1000, currency="usd", destination=account.id)
+    raise AssertionError("a transfer beyond the available balance must be refused")
+except stripe.error.InvalidRequestError as e:
+    assert e.code == "balance_insufficient", e.code
+stripe.PaymentIntent.create(amount=5000, currency="usd", payment_method="pm_card_bypassPending", confirm=True)
+separate = stripe.Transfer.create(amount=1000, currency="usd", destination=account.id, transfer_group="PY1")
+reversal = stripe.Transfer.create_reversal(separate.id, amount=400)
+assert reversal.amount == 400 and stripe.Transfer.retrieve(separate.id).amount_reversed == 400
+balance = stripe.Balance.retrieve(stripe_account=account.id)
+assert balance.pending[0].amount + balance.available[0].amount == 9430 - 5000 + 50 + 125 + 5000 + 1000 - 400, balance
+txns = stripe.BalanceTransaction.list(stripe_account=account.id, limit=100)
+assert {t.type for t in txns.data} >= {"charge", "refund", "payment", "application_fee_refund", "payment_refund"}, [t.type for t in txns.data]
+login = stripe.Account.create_login_link(account.id)
+assert login.url.startswith(base)
+stripe.Account.delete(account.id)
+try:
+    stripe.Customer.list(stripe_account=account.id)
+    raise AssertionError("a deleted account must be refused")
+except stripe.error.PermissionError as e:
+    # stripe-python raises 403s as PermissionError and leaves `code` on the body only.
+    assert e.http_status == 403 and e.json_body["error"]["code"] == "account_invalid", e.json_body
+
 print("ok")
