@@ -5,6 +5,7 @@ pub mod api_key;
 pub mod audit;
 pub mod billing;
 pub mod clock;
+pub mod connect;
 pub mod coupon;
 pub mod credits;
 pub mod email;

@@ -100,6 +100,8 @@ pub enum ClientConfigError {
 #[derive(Clone)]
 pub struct StripeClient {
     inner: Transport,
+    /// `Stripe-Account` of every request: the connected account this client acts as (`ConnectApi::on_account`).
+    pub(crate) account: Option<stripe_shared::AccountId>,
     pacer: Arc<Pacer>,
     max_retries: u32,
     first_retry_delay: Duration,
@@ -127,6 +129,7 @@ impl StripeClient {
         let inner = Transport::new(key, base, API_VERSION, config.timeout)?;
         Ok(Self {
             inner,
+            account: None,
             pacer: Arc::new(Pacer::new(config.pacing)),
             max_retries: config.max_retries,
             first_retry_delay: config.first_retry_delay,
@@ -134,7 +137,7 @@ impl StripeClient {
     }
 
     /// Sends one request, retrying what may succeed next time; every attempt carries the same key.
-    async fn send<R>(
+    pub(crate) async fn send<R>(
         &self,
         operation: &'static str,
         request: &R,
@@ -159,11 +162,11 @@ impl StripeClient {
         let mut retry = 0;
         loop {
             self.pacer.wait_turn(operation).await;
-            let attempt = request
-                .customize()
-                .request_strategy(strategy.clone())
-                .send(&self.inner)
-                .await;
+            let mut customized = request.customize().request_strategy(strategy.clone());
+            if let Some(account) = &self.account {
+                customized = customized.account_id(account.clone());
+            }
+            let attempt = customized.send(&self.inner).await;
             let failure = match attempt {
                 Ok(output) => return Ok(output),
                 Err(failure) => failure,
@@ -187,7 +190,7 @@ impl StripeClient {
 }
 
 /// The idempotency key of one logical request.
-enum Key<'a> {
+pub(crate) enum Key<'a> {
     /// Reads: Stripe ignores keys on GET.
     None,
     /// Creates: the caller's key, derived from our own ids.

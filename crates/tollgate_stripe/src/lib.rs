@@ -6,6 +6,7 @@
 
 mod backoff;
 mod client;
+mod connect;
 pub mod envelope;
 mod error;
 mod mapping;
