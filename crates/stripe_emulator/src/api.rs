@@ -293,6 +293,10 @@ fn dispatch(
         ("POST", ["checkout", "sessions"]) => checkout::create(st, ctx, p),
         ("GET", ["checkout", "sessions"]) => checkout::list(st, acct, p),
         ("GET", ["checkout", "sessions", id]) => checkout::retrieve(st, acct, id, p),
+        ("GET", ["payment_pages", id]) => checkout::payment_page(st, acct, id),
+        ("POST", ["payment_pages", id, "confirm"]) => {
+            checkout::confirm_payment_page(st, acct, id, p)
+        }
         ("POST", ["checkout", "sessions", id, "expire"]) => checkout::expire(st, acct, id),
         ("GET", ["checkout", "sessions", id, "line_items"]) => {
             checkout::line_items(st, acct, id, p)

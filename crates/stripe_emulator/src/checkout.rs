@@ -449,6 +449,20 @@ pub fn pay(
     let digits: String = card.chars().filter(char::is_ascii_digit).collect();
     let last4 = &digits[digits.len().saturating_sub(4)..];
     let pm = payment::new_card(st, acct, behaviour, last4, None);
+    pay_with(st, acct, &cs, &pm, behaviour, email, name)
+}
+
+/// Pays the open session `cs` with the stored payment method `pm`.
+fn pay_with(
+    st: &mut State,
+    acct: &str,
+    cs: &Value,
+    pm: &str,
+    behaviour: payment::CardBehaviour,
+    email: Option<&str>,
+    name: Option<&str>,
+) -> Result<PageOutcome, ApiError> {
+    let id = cs["id"].as_str().unwrap_or_default();
     let mut setup = st.get(acct, "checkout.setup", &setup_id(id))?;
     setup["payment_method"] = json!(pm);
     // A session created with `customer_email` fixes the email; the page shows it read-only.
@@ -456,8 +470,8 @@ pub fn pay(
     setup["name"] = json!(name);
     st.put(acct, setup);
     if cs["mode"] == "payment" && cs["amount_total"].as_i64().unwrap_or(0) > 0 {
-        let pi = payment_intent_for(st, acct, &cs)?;
-        return match payment::attempt(st, acct, &pi, &pm, false, false)? {
+        let pi = payment_intent_for(st, acct, cs)?;
+        return match payment::attempt(st, acct, &pi, pm, false, false)? {
             Attempt::Succeeded => finish(st, acct, id).map(PageOutcome::Completed),
             Attempt::RequiresAction => Ok(PageOutcome::NeedsAuthentication),
             Attempt::Declined(e) => Ok(PageOutcome::Declined(e)),
@@ -470,6 +484,48 @@ pub fn pay(
         return Ok(PageOutcome::Declined(decline));
     }
     finish(st, acct, id).map(PageOutcome::Completed)
+}
+
+/// `GET /v1/payment_pages/:cs`: the session as the page Stripe's own hosted Checkout loads. Undocumented, but
+/// the Stripe CLI's `checkout.session.*` fixtures call it and `…/confirm`
+/// (https://github.com/stripe/stripe-cli/blob/master/pkg/fixtures/triggers/checkout.session.completed.json).
+pub fn payment_page(st: &mut State, acct: &str, id: &str) -> Result<Value, ApiError> {
+    let mut page = get_open(st, acct, id)?;
+    page["object"] = json!("checkout.session");
+    Ok(page)
+}
+
+/// `POST /v1/payment_pages/:cs/confirm` with `payment_method` (and `expected_amount`, which must match the
+/// session's total): pays the session as the hosted page's "Pay" button does; returns the session.
+pub fn confirm_payment_page(
+    st: &mut State,
+    acct: &str,
+    id: &str,
+    p: &Params,
+) -> Result<Value, ApiError> {
+    let cs = get_open(st, acct, id)?;
+    if let Some(expected) = p.i64("expected_amount")?
+        && Some(expected) != cs["amount_total"].as_i64()
+    {
+        return Err(ApiError::invalid(
+            "expected_amount",
+            "The expected amount does not match the Checkout Session's total.",
+        ));
+    }
+    let pm = payment::resolve_method(st, acct, p.required_str("payment_method")?, None)?;
+    let behaviour = payment::behaviour_of(st, acct, &pm);
+    let email = st.get(acct, "payment_method", &pm)?["billing_details"]["email"]
+        .as_str()
+        .map(str::to_owned);
+    match pay_with(st, acct, &cs, &pm, behaviour, email.as_deref(), None)? {
+        PageOutcome::Completed(_) => st.get(acct, "checkout.session", id),
+        PageOutcome::NeedsAuthentication => Err(ApiError::card(
+            "authentication_required",
+            None,
+            "This payment needs 3D Secure, which only the hosted page can complete.",
+        )),
+        PageOutcome::Declined(e) => Err(e),
+    }
 }
 
 /// The hosted page's bank debit (payment mode): the session completes `unpaid`, and settles on the next sweep

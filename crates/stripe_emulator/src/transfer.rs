@@ -260,7 +260,10 @@ fn new_transfer(st: &mut State, t: NewTransfer<'_>) -> (String, String) {
             fees: Vec::new(),
             description: t.description,
             created: t.created,
-            pending: false,
+            // A transfer paid from a charge still pending (a destination charge) leaves the platform when the
+            // charge's funds do, not out of its available balance now
+            // (https://docs.stripe.com/connect/separate-charges-and-transfers#transfer-availability).
+            pending: t.pending,
         },
     );
     let fees = t

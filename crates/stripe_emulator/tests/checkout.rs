@@ -482,3 +482,46 @@ async fn a_bank_debit_from_a_closed_account_emits_async_payment_failed() {
     assert_eq!(done["payment_status"], "unpaid");
     assert_eq!(done["payment_intent"]["status"], "requires_payment_method");
 }
+
+#[tokio::test]
+async fn the_payment_pages_api_the_stripe_cli_uses_pays_a_session_with_a_payment_method() {
+    let emu = Emu::start().await;
+    let (_, price) = emu.product_and_price("1500", None).await;
+    let session = emu
+        .checkout("payment", &price, &[("line_items[0][quantity]", "2")])
+        .await;
+    let id = session["id"].as_str().expect("id");
+    let page = emu.fetch(&format!("/v1/payment_pages/{id}")).await;
+    assert_eq!(page["id"], id);
+    let pm = emu
+        .ok(
+            "/v1/payment_methods",
+            &[
+                ("type", "card"),
+                ("card[token]", "tok_visa"),
+                ("billing_details[email]", "cli@example.com"),
+            ],
+        )
+        .await;
+    let pm = pm["id"].as_str().expect("pm");
+    let confirm = format!("/v1/payment_pages/{id}/confirm");
+    let (status, e) = emu
+        .post(
+            &confirm,
+            &[("payment_method", pm), ("expected_amount", "1")],
+        )
+        .await;
+    assert_eq!(status, 400, "a wrong expected_amount is refused: {e}");
+    let paid = emu
+        .ok(
+            &confirm,
+            &[("payment_method", pm), ("expected_amount", "3000")],
+        )
+        .await;
+    assert_eq!(paid["status"], "complete");
+    assert_eq!(paid["payment_status"], "paid");
+    let types = emu.event_types().await;
+    assert!(types.iter().any(|t| t == "checkout.session.completed"));
+    let (status, _) = emu.post(&confirm, &[("payment_method", pm)]).await;
+    assert_eq!(status, 400, "a complete session cannot be paid again");
+}

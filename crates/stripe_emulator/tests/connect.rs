@@ -1006,3 +1006,26 @@ async fn login_links_open_the_express_dashboard_once_onboarding_is_done() {
         .await;
     assert_eq!(status, 400, "login links are for Express accounts");
 }
+
+#[tokio::test]
+async fn a_destination_charge_is_paid_out_of_its_own_pending_funds_not_the_available_balance() {
+    let emu = Emu::start().await;
+    let acct = emu.onboarded_account("Pending destination").await;
+    paid_intent(&emu, None, "pm_card_bypassPending", &[]).await;
+    let before = emu.fetch("/v1/balance").await;
+    let available = before["available"][0]["amount"].clone();
+    assert_eq!(available, 10_000 - 320);
+    paid_intent(
+        &emu,
+        None,
+        "pm_card_visa",
+        &[("transfer_data[destination]", &acct)],
+    )
+    .await;
+    let after = emu.fetch("/v1/balance").await;
+    assert_eq!(
+        after["available"][0]["amount"], available,
+        "the transfer leaves with the charge's funds, when they settle"
+    );
+    assert_eq!(after["pending"][0]["amount"], -320);
+}

@@ -1,6 +1,8 @@
 //! Test harness: an emulator on port 0, a form-posting Stripe client, and a webhook receiver.
 #![allow(dead_code)]
 
+pub mod npm;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
