@@ -39,7 +39,13 @@ fn stripe_python_path() -> &'static Path {
             let scratch = deps.join(format!("python-stripe-{STRIPE_PYTHON}.partial"));
             let _ = std::fs::remove_dir_all(&scratch);
             let out = std::process::Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
                 .args(["--no-input", "--no-warn-script-location", "--target"])
                 .arg(&scratch)
                 .arg(format!("stripe=={STRIPE_PYTHON}"))
