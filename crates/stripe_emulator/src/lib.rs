@@ -19,6 +19,7 @@ mod coupon;
 mod customer;
 mod hosted_page;
 mod ledger;
+mod param_table;
 mod params;
 mod payment;
 mod portal;
