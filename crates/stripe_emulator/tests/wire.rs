@@ -559,3 +559,39 @@ async fn a_refused_request_saves_nothing_for_its_idempotency_key_so_a_corrected_
     let replayed: Value = replay.json().await.expect("json");
     assert_eq!(replayed["id"], first["id"]);
 }
+
+#[tokio::test]
+async fn pm_card_mastercard_is_a_mastercard_ending_4444() {
+    let emu = Emu::start().await;
+    let customer = emu
+        .ok("/v1/customers", &[("email", "mc@example.com")])
+        .await;
+    let cus = customer["id"].as_str().expect("id").to_owned();
+    let pm = emu
+        .ok(
+            "/v1/payment_methods/pm_card_mastercard/attach",
+            &[("customer", &cus)],
+        )
+        .await;
+    assert_eq!(pm["card"]["brand"], "mastercard", "{pm}");
+    assert_eq!(pm["card"]["last4"], "4444");
+}
+
+#[tokio::test]
+async fn checkout_sessions_speak_the_2026_ui_modes() {
+    let emu = Emu::start().await;
+    let (_, price) = emu.product_and_price("500", None).await;
+    let form = [
+        ("mode", "payment"),
+        ("line_items[0][price]", price.as_str()),
+        ("line_items[0][quantity]", "1"),
+        ("success_url", "https://example.com/ok"),
+    ];
+    let session = emu.ok("/v1/checkout/sessions", &form).await;
+    assert_eq!(session["ui_mode"], "hosted_page");
+    let mut old = form.to_vec();
+    old.push(("ui_mode", "hosted"));
+    let (status, body) = emu.post("/v1/checkout/sessions", &old).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "ui_mode");
+}
