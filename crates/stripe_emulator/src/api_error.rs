@@ -67,37 +67,36 @@ impl ApiError {
 
     /// A parameter the endpoint does not take (`param` names it, nested ones in bracket notation).
     pub fn unknown_param(param: &str) -> Self {
-        let mut e = Self::new(
-            400,
-            "invalid_request_error",
+        Self::param_error(
+            "parameter_unknown",
+            param,
             format!("Received unknown parameter: {param}"),
-        );
-        e.code = Some("parameter_unknown".into());
-        e.param = Some(param.into());
-        e
+        )
     }
 
     pub fn invalid_integer(param: &str, value: &str) -> Self {
-        let mut e = Self::new(
-            400,
-            "invalid_request_error",
+        Self::param_error(
+            "parameter_invalid_integer",
+            param,
             format!("Invalid integer: {value}"),
-        );
-        e.code = Some("parameter_invalid_integer".into());
-        e.param = Some(param.into());
-        e
+        )
     }
 
     /// `param=` for a parameter that cannot be unset.
     pub fn invalid_empty(param: &str) -> Self {
-        let mut e = Self::new(
-            400,
-            "invalid_request_error",
+        Self::param_error(
+            "parameter_invalid_empty",
+            param,
             format!(
                 "You passed an empty string for '{param}'. We assume empty values are an attempt to unset a parameter; however '{param}' cannot be unset. You should remove '{param}' from your request or supply a non-empty value."
             ),
-        );
-        e.code = Some("parameter_invalid_empty".into());
+        )
+    }
+
+    /// A 400 `invalid_request_error` with a `code` and the `param` it names.
+    fn param_error(code: &str, param: &str, message: String) -> Self {
+        let mut e = Self::new(400, "invalid_request_error", message);
+        e.code = Some(code.into());
         e.param = Some(param.into());
         e
     }
