@@ -15,8 +15,8 @@ use crate::ledger::{PLATFORM, Replay, State};
 use crate::params::Params;
 use crate::{
     API_VERSION, Shared, account, balance, catalog, checkout, connect_page, coupon, customer,
-    fresh_state, hosted_page, invoice, payment, portal, setup, subscription, test_clock, transfer,
-    webhook,
+    fresh_state, hosted_page, invoice, param_table, payment, portal, setup, subscription,
+    test_clock, transfer, webhook,
 };
 
 /// Who is asking, and where hosted pages live.
@@ -141,6 +141,15 @@ async fn stripe_api(
         return json_response(e.status_code(), &e.body(), &request_id);
     }
     let path = uri.path().to_owned();
+    let segments: Vec<&str> = path
+        .trim_start_matches("/v1/")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    // Stripe validates before it looks at the idempotency key, and saves nothing for a refused request.
+    if let Err(e) = param_table::admit(method.as_str(), &segments, &params) {
+        return json_response(e.status_code(), &e.body(), &request_id);
+    }
     let idempotency_key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -165,11 +174,7 @@ async fn stripe_api(
         acct: &acct,
         base_url: &shared.base_url,
     };
-    let segments: Vec<&str> = path
-        .trim_start_matches("/v1/")
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let draws_before = st.counter;
     let result = dispatch(&mut st, &ctx, &method, &segments, &params).map(|mut body| {
         st.expand(&acct, &mut body, &params.expand());
         body
@@ -178,7 +183,11 @@ async fn stripe_api(
         Ok(body) => (StatusCode::OK, body),
         Err(e) => (e.status_code(), e.body()),
     };
-    if let Some(key) = idempotency_key {
+    // Stripe saves a result only once the endpoint began executing: a success, or a failure after side
+    // effects (any id or chance drawn, as a declined card's payment intent). A refusal saves nothing, so a
+    // corrected retry with the same key goes through. https://docs.stripe.com/api/idempotent_requests
+    let executed = status.is_success() || st.counter != draws_before;
+    if let Some(key) = idempotency_key.filter(|_| executed) {
         st.ledger(&acct).idempotency.insert(
             key,
             Replay {

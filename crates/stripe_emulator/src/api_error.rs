@@ -65,6 +65,58 @@ impl ApiError {
         e
     }
 
+    /// A parameter the endpoint does not take (`param` names it, nested ones in bracket notation).
+    pub fn unknown_param(param: &str) -> Self {
+        Self::param_error(
+            "parameter_unknown",
+            param,
+            format!("Received unknown parameter: {param}"),
+        )
+    }
+
+    pub fn invalid_integer(param: &str, value: &str) -> Self {
+        Self::param_error(
+            "parameter_invalid_integer",
+            param,
+            format!("Invalid integer: {value}"),
+        )
+    }
+
+    /// `param=` for a parameter that cannot be unset.
+    pub fn invalid_empty(param: &str) -> Self {
+        Self::param_error(
+            "parameter_invalid_empty",
+            param,
+            format!(
+                "You passed an empty string for '{param}'. We assume empty values are an attempt to unset a parameter; however '{param}' cannot be unset. You should remove '{param}' from your request or supply a non-empty value."
+            ),
+        )
+    }
+
+    /// A 400 `invalid_request_error` with a `code` and the `param` it names.
+    fn param_error(code: &str, param: &str, message: String) -> Self {
+        let mut e = Self::new(400, "invalid_request_error", message);
+        e.code = Some(code.into());
+        e.param = Some(param.into());
+        e
+    }
+
+    /// A string outside the values Stripe lists for it (Stripe sets no `code` here).
+    pub fn invalid_enum(param: &str, values: &[String]) -> Self {
+        let listed = match values {
+            [] => String::new(),
+            [one] => one.clone(),
+            [init @ .., last] => format!("{}, or {last}", init.join(", ")),
+        };
+        let mut e = Self::new(
+            400,
+            "invalid_request_error",
+            format!("Invalid {param}: must be one of {listed}"),
+        );
+        e.param = Some(param.into());
+        e
+    }
+
     /// A request that is well-formed but not allowed in the object's current state.
     pub fn state(message: impl Into<String>) -> Self {
         Self::new(400, "invalid_request_error", message)

@@ -25,9 +25,10 @@ pub fn create(st: &mut State, ctx: &Ctx<'_>, p: &Params) -> Result<Value, ApiErr
         ));
     }
     let setup_mode = mode == "setup";
-    let ui_mode = p.str("ui_mode").unwrap_or("hosted");
+    // The 2026 names (hosted_page, embedded_page, elements, form): the table refuses the older ones.
+    let ui_mode = p.str("ui_mode").unwrap_or("hosted_page");
     let success_url = p.str("success_url");
-    if ui_mode == "hosted" && success_url.is_none() {
+    if ui_mode == "hosted_page" && success_url.is_none() {
         return Err(ApiError::missing("success_url"));
     }
     let customer = match p.str("customer") {

@@ -24,6 +24,7 @@ mod event_destination;
 mod hosted_page;
 mod invoice;
 mod ledger;
+mod param_table;
 mod params;
 mod payment;
 mod portal;

@@ -91,7 +91,8 @@ pub fn card_number(number: &str) -> Option<CardBehaviour> {
 /// Stripe's test payment method shortcuts (`pm_card_visa`, …).
 fn shortcut(id: &str) -> Option<(CardBehaviour, &'static str)> {
     Some(match id {
-        "pm_card_visa" | "pm_card_mastercard" | "pm_card_us" => (CardBehaviour::Succeeds, "4242"),
+        "pm_card_visa" | "pm_card_us" => (CardBehaviour::Succeeds, "4242"),
+        "pm_card_mastercard" => (CardBehaviour::Succeeds, "4444"),
         "pm_card_bypassPending" => (CardBehaviour::Succeeds, "0077"),
         "pm_card_chargeDeclined" | "pm_card_visa_chargeDeclined" => {
             (CardBehaviour::Declined, "0002")
@@ -251,7 +252,16 @@ pub fn resolve_method(
     customer: Option<&str>,
 ) -> Result<String, ApiError> {
     if let Some((behaviour, last4)) = shortcut(id) {
-        return Ok(new_card(st, acct, behaviour, last4, customer));
+        let pm_id = new_card(st, acct, behaviour, last4, customer);
+        // https://docs.stripe.com/testing#cards: pm_card_mastercard is 5555 5555 5555 4444.
+        if id == "pm_card_mastercard"
+            && let Some(mut pm) = st.find(acct, &pm_id).cloned()
+        {
+            pm["card"]["brand"] = json!("mastercard");
+            pm["card"]["display_brand"] = json!("mastercard");
+            st.put(acct, pm);
+        }
+        return Ok(pm_id);
     }
     let mut pm = st
         .get(acct, "payment_method", id)

@@ -1,11 +1,74 @@
-//! Stripe's official Python library against the emulator (needs `python3` with `pip install stripe`).
+//! Stripe's official Python library against the emulator. The tests provision it themselves (only `python3`
+//! with pip is needed): once per target directory, into `<target>/test-deps/python-stripe-<version>`.
 
 mod common;
 
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
 use common::{Emu, Receiver};
+
+/// The stripe-python release the scripts are written against.
+const STRIPE_PYTHON: &str = "16.1.0";
+
+/// Cargo's target directory: the ancestor of this test binary that holds Cargo's `CACHEDIR.TAG`.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    exe.ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .or_else(|| exe.ancestors().nth(3))
+        .expect("the test binary lives under a target directory")
+        .to_path_buf()
+}
+
+/// Installs stripe-python (and its dependencies) once into the target directory and returns that folder, for
+/// `PYTHONPATH`. A lock file keeps parallel tests and parallel test binaries from installing at the same time;
+/// the install goes to a scratch folder first and is renamed into place, so a half-done install is never used.
+fn stripe_python_path() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let deps = target_dir().join("test-deps");
+        let dir = deps.join(format!("python-stripe-{STRIPE_PYTHON}"));
+        if dir.join("stripe").is_dir() {
+            return dir;
+        }
+        std::fs::create_dir_all(&deps).expect("create target/test-deps");
+        let lock = std::fs::File::create(deps.join("python.lock")).expect("create the lock file");
+        lock.lock().expect("lock target/test-deps/python.lock");
+        if !dir.join("stripe").is_dir() {
+            let scratch = deps.join(format!("python-stripe-{STRIPE_PYTHON}.partial"));
+            let _ = std::fs::remove_dir_all(&scratch);
+            let out = std::process::Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .args(["--no-input", "--no-warn-script-location", "--target"])
+                .arg(&scratch)
+                .arg(format!("stripe=={STRIPE_PYTHON}"))
+                .output()
+                .expect("python3 runs");
+            assert!(
+                out.status.success(),
+                "installing stripe-python {STRIPE_PYTHON} into {} failed:\n{}{}",
+                scratch.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::rename(&scratch, &dir).expect("move the install into place");
+        }
+        dir
+    })
+}
 
 fn python(args: &[&str]) -> (bool, String) {
     let out = std::process::Command::new("python3")
+        .env("PYTHONPATH", stripe_python_path())
+        .env("PYTHONNOUSERSITE", "1")
         .args(args)
         .output()
         .expect("python3 runs");

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Emu, KEY};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn a_request_without_a_key_is_refused_with_stripes_401_shape() {
@@ -483,4 +483,116 @@ async fn a_malformed_stripe_version_is_refused_and_a_valid_one_is_answered_in_th
             .and_then(|v| v.to_str().ok()),
         Some(stripe_emulator::API_VERSION)
     );
+}
+
+#[tokio::test]
+async fn unknown_parameters_on_post_and_get_are_refused_naming_them() {
+    let emu = Emu::start().await;
+    let (status, body) = emu
+        .post(
+            "/v1/customers",
+            &[("email", "a@example.com"), ("emial", "x")],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert_eq!(body["error"]["code"], "parameter_unknown");
+    assert_eq!(body["error"]["param"], "emial");
+    let (status, body) = emu.get("/v1/customers?limit=3&colour=red").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "colour");
+    let (status, body) = emu
+        .post("/v1/customers", &[("address[planet]", "Mars")])
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "address[planet]");
+    let (status, body) = emu
+        .post(
+            "/v1/customers",
+            &[("metadata[anything]", "1"), ("expand[]", "test_clock")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn wrong_types_and_empty_values_are_refused_with_stripes_codes() {
+    let emu = Emu::start().await;
+    let (status, body) = emu.post("/v1/customers", &[("balance", "lots")]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "parameter_invalid_integer");
+    assert_eq!(body["error"]["param"], "balance");
+    let (status, body) = emu.post("/v1/customers", &[("balance", "")]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "parameter_invalid_empty");
+    let (status, body) = emu.post("/v1/checkout/sessions", &[("mode", "rent")]).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "mode");
+}
+
+#[tokio::test]
+async fn a_refused_request_saves_nothing_for_its_idempotency_key_so_a_corrected_retry_goes_through()
+{
+    let emu = Emu::start().await;
+    let send = |form: &'static [(&'static str, &'static str)]| {
+        emu.http
+            .post(emu.url("/v1/customers"))
+            .bearer_auth(KEY)
+            .header("Idempotency-Key", "retry-after-fix")
+            .form(form)
+            .send()
+    };
+    let refused = send(&[("email", "a@example.com"), ("emial", "typo")])
+        .await
+        .expect("post");
+    assert_eq!(refused.status().as_u16(), 400);
+    let fixed = send(&[("email", "a@example.com")]).await.expect("post");
+    assert_eq!(fixed.status().as_u16(), 200);
+    let first: Value = fixed.json().await.expect("json");
+    let replay = send(&[("email", "a@example.com")]).await.expect("post");
+    assert_eq!(
+        replay
+            .headers()
+            .get("idempotent-replayed")
+            .map(|v| v.as_bytes()),
+        Some(&b"true"[..])
+    );
+    let replayed: Value = replay.json().await.expect("json");
+    assert_eq!(replayed["id"], first["id"]);
+}
+
+#[tokio::test]
+async fn pm_card_mastercard_is_a_mastercard_ending_4444() {
+    let emu = Emu::start().await;
+    let customer = emu
+        .ok("/v1/customers", &[("email", "mc@example.com")])
+        .await;
+    let cus = customer["id"].as_str().expect("id").to_owned();
+    let pm = emu
+        .ok(
+            "/v1/payment_methods/pm_card_mastercard/attach",
+            &[("customer", &cus)],
+        )
+        .await;
+    assert_eq!(pm["card"]["brand"], "mastercard", "{pm}");
+    assert_eq!(pm["card"]["last4"], "4444");
+}
+
+#[tokio::test]
+async fn checkout_sessions_speak_the_2026_ui_modes() {
+    let emu = Emu::start().await;
+    let (_, price) = emu.product_and_price("500", None).await;
+    let form = [
+        ("mode", "payment"),
+        ("line_items[0][price]", price.as_str()),
+        ("line_items[0][quantity]", "1"),
+        ("success_url", "https://example.com/ok"),
+    ];
+    let session = emu.ok("/v1/checkout/sessions", &form).await;
+    assert_eq!(session["ui_mode"], "hosted_page");
+    let mut old = form.to_vec();
+    old.push(("ui_mode", "hosted"));
+    let (status, body) = emu.post("/v1/checkout/sessions", &old).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "ui_mode");
 }
