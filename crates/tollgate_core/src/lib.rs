@@ -34,4 +34,8 @@ pub use clock::{Clock, SystemClock};
 pub use email::Email;
 pub use id::{ApiKeyId, AuditId, EntryId, MentorId, PaymentId, RefundId, TenantId, UserId};
 pub use secret::Secret;
-pub use store::{Store, StoreError};
+pub use store::{
+    AccountStore, ApiKeyStore, AuditStore, BillingStore, ConsoleStore, CouponStore, HealthStore,
+    InboxStore, LedgerStore, MentorStore, OutboxStore, PaymentStore, SessionStore, Store,
+    StoreError,
+};

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tollgate_core::account::{self, AccountError, Role};
 use tollgate_core::api_key::{self, ApiKeyError};
 use tollgate_core::billing::{BillingError, CheckoutUrls};
-use tollgate_core::credits::Purchase;
+use tollgate_core::credits::{self, Purchase};
 use tollgate_core::invoice::Invoice;
 use tollgate_core::payment::Payment;
 use tollgate_core::stripe::{CheckoutSessionId, SubscriptionStatus};
@@ -441,7 +441,7 @@ impl CreditPaymentLine {
 
 async fn credits_view(state: &AppState, user: UserId) -> Result<CreditsView, PageError> {
     let billing = state.billing();
-    let balance = billing.balance(user).await?;
+    let balance = credits::balance(state.store.as_ref(), user).await?;
     let usage = billing.usage(user).await?;
     let referral = billing.referral(user).await?;
     let payments = billing.payments_of(user, 20).await?;

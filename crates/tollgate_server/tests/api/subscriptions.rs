@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tollgate_core::Store;
+use tollgate_core::{BillingStore, InboxStore};
 
 use crate::support::{TestApp, browser, error_of, settle};
 
