@@ -7,7 +7,7 @@ use tollgate_core::account::{self, AccountError, Role};
 use tollgate_core::audit::Actor;
 use tollgate_core::password::InPlace;
 use tollgate_core::store::Page;
-use tollgate_core::{Email, Secret, Store, SystemClock};
+use tollgate_core::{AccountStore, Email, Secret, SystemClock};
 use tollgate_server::{Config, serve};
 
 use crate::Failure;

@@ -1,7 +1,7 @@
 //! `tollgate events list` and `tollgate events replay`: the webhook inbox from the terminal.
 
 use anyhow::Context;
-use tollgate_core::Store;
+use tollgate_core::InboxStore;
 use tollgate_core::inbox::EventStatus;
 use tollgate_core::store::Page;
 use tollgate_core::stripe::StripeEventId;

@@ -1,7 +1,7 @@
 //! `tollgate ledger verify`: every cached credit balance against the sum of its entries.
 
 use anyhow::{Context, anyhow};
-use tollgate_core::Store;
+use tollgate_core::LedgerStore;
 use tollgate_server::{Config, serve};
 
 use crate::Failure;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use tollgate_core::Store;
+use tollgate_core::AccountStore;
 use tollgate_core::account::Role;
 use tollgate_server::{Config, serve, telemetry};
 

@@ -522,7 +522,7 @@ async fn terminal_commands_work_beside_a_server_and_list_what_it_acknowledged_on
     let plain = tollgate_store::SqlStore::connect(&database.url, 1)
         .await
         .expect("connect");
-    let rows = tollgate_core::Store::events(
+    let rows = tollgate_core::InboxStore::events(
         &plain,
         None,
         tollgate_core::store::Page {

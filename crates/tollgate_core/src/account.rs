@@ -7,7 +7,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::audit::{Actor, AuditEntry};
 use crate::password::{self, PasswordError};
-use crate::store::{Store, StoreError};
+use crate::store::{AccountStore, SessionStore, StoreError};
 use crate::{Clock, Email, Secret, TenantId, UserId, token};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -130,7 +130,7 @@ pub struct Registration {
 
 /// Creates a password account with the given role, and its audit entry, in one transaction.
 pub async fn register(
-    store: &dyn Store,
+    store: &dyn AccountStore,
     clock: &dyn Clock,
     policy: &AccountPolicy,
     hashing: &dyn password::Hashing,
@@ -174,7 +174,7 @@ pub async fn register(
 /// same argon2 work as a wrong password and gives the same error, so answers and timing reveal
 /// nothing about accounts.
 pub async fn authenticate(
-    store: &dyn Store,
+    store: &dyn AccountStore,
     hashing: &dyn password::Hashing,
     email: &Email,
     password: &Secret,
@@ -193,7 +193,7 @@ pub async fn authenticate(
 
 /// Opens a server-side session for a user who has just proven who they are.
 pub async fn start_session(
-    store: &dyn Store,
+    store: &dyn SessionStore,
     clock: &dyn Clock,
     policy: &AccountPolicy,
     user: &User,
@@ -218,21 +218,21 @@ pub async fn start_session(
 
 /// Finds the user behind a session cookie, if the session exists and has not expired.
 pub async fn session_user(
-    store: &dyn Store,
+    store: &dyn SessionStore,
     clock: &dyn Clock,
     token: &str,
 ) -> Result<Option<(SessionRecord, User)>, StoreError> {
     store.session(&token::hash(token), clock.now()).await
 }
 
-pub async fn end_session(store: &dyn Store, token: &str) -> Result<(), StoreError> {
+pub async fn end_session(store: &dyn SessionStore, token: &str) -> Result<(), StoreError> {
     store.delete_session(&token::hash(token)).await
 }
 
 /// Returns the user behind a JWT identity, creating it on first sight (seed 001/004 style:
 /// the host application owns sign-in; tollgate trusts its signed tokens).
 pub async fn provision_external(
-    store: &dyn Store,
+    store: &dyn AccountStore,
     clock: &dyn Clock,
     external_id: &str,
     email: Option<Email>,

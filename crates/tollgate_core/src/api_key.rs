@@ -5,7 +5,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::audit::{Actor, AuditEntry};
-use crate::store::{Store, StoreError};
+use crate::store::{ApiKeyStore, StoreError};
 use crate::{ApiKeyId, Clock, Secret, UserId, token};
 
 pub const LIVE_PREFIX: &str = "tg_live_";
@@ -55,7 +55,7 @@ pub enum ApiKeyError {
 
 /// Creates a key for a user and returns it with its full secret value, which is never stored.
 pub async fn create(
-    store: &dyn Store,
+    store: &dyn ApiKeyStore,
     clock: &dyn Clock,
     user: UserId,
     name: &str,
@@ -96,7 +96,7 @@ pub async fn create(
 
 /// Revokes one of the user's own keys; `false` when the user has no such live key.
 pub async fn revoke(
-    store: &dyn Store,
+    store: &dyn ApiKeyStore,
     clock: &dyn Clock,
     user: UserId,
     id: ApiKeyId,
@@ -114,7 +114,7 @@ pub async fn revoke(
 
 /// Finds the live key and its user for a presented bearer key.
 pub async fn authenticate(
-    store: &dyn Store,
+    store: &dyn ApiKeyStore,
     clock: &dyn Clock,
     presented: &str,
 ) -> Result<Option<(ApiKey, crate::account::User)>, StoreError> {

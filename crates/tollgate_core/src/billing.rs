@@ -1,6 +1,6 @@
 //! The member's billing use-cases: one Stripe customer per user, subscription checkout,
 //! cancel, resume, portal, and the summary the seeds ask for. Nothing here marks anyone
-//! paid: state comes only from Stripe (invariant 1), applied through `Store::apply_sync`.
+//! paid: state comes only from Stripe (invariant 1), applied through `BillingStore::apply_sync`.
 
 use std::collections::BTreeMap;
 
@@ -277,7 +277,7 @@ impl Billing<'_> {
             .unwrap_or(subscription))
     }
 
-    /// Applies changes fetched from Stripe (`Store::apply_sync`). While the subscription's
+    /// Applies changes fetched from Stripe (`BillingStore::apply_sync`). While the subscription's
     /// snapshot could not be ordered against the stored one (their fetches overlapped in
     /// time), fetches it again: a fetch that starts after both ended is the newer, so a
     /// member's own cancel or resume is never undone by a worker's fetch that reached Stripe

@@ -12,7 +12,7 @@ use crate::billing::{Billing, BillingError, CheckoutUrls};
 use crate::ledger::{self, Balance, LedgerEntry};
 use crate::money::{Currency, Money};
 use crate::payment::{NewPayment, Payment, PaymentKind, PaymentStatus};
-use crate::store::{Page, PaymentFilter};
+use crate::store::{LedgerStore, Page, PaymentFilter, StoreError};
 use crate::stripe::{
     CheckoutLine, CheckoutMode, CheckoutSessionId, NewCheckout, NewPaymentIntent,
     StripePaymentIntentId,
@@ -349,25 +349,6 @@ impl Billing<'_> {
         .await
     }
 
-    pub async fn balance(&self, user: UserId) -> Result<BalanceView, BillingError> {
-        let balance = self.store.balance(user).await?;
-        let recent = self
-            .store
-            .ledger(
-                user,
-                Page {
-                    limit: 10,
-                    before: None,
-                },
-            )
-            .await?;
-        Ok(BalanceView {
-            negative: balance.credits < 0,
-            balance,
-            recent,
-        })
-    }
-
     pub async fn ledger(
         &self,
         user: UserId,
@@ -377,6 +358,25 @@ impl Billing<'_> {
     }
 }
 
+/// A user's balance with their latest entries. Asks only for the ledger port.
+pub async fn balance(ledger: &dyn LedgerStore, user: UserId) -> Result<BalanceView, StoreError> {
+    let balance = ledger.balance(user).await?;
+    let recent = ledger
+        .ledger(
+            user,
+            Page {
+                limit: 10,
+                before: None,
+            },
+        )
+        .await?;
+    Ok(BalanceView {
+        negative: balance.credits < 0,
+        balance,
+        recent,
+    })
+}
+
 /// Put on the session, its PaymentIntent and the PaymentIntent API's intents, so that every
 /// event about the payment names our payment and user.
 fn payment_metadata(user: UserId, payment: PaymentId) -> BTreeMap<String, String> {
@@ -384,4 +384,89 @@ fn payment_metadata(user: UserId, payment: PaymentId) -> BTreeMap<String, String
         ("userId".to_string(), user.to_string()),
         ("payment_id".to_string(), payment.to_string()),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::ledger::Discrepancy;
+    use crate::usage::{Consumption, UsageRequest};
+
+    /// The ledger port of a database that answers the balance with `balance` and then fails.
+    struct LedgerAfterBalance {
+        balance: Result<i64, ()>,
+    }
+
+    fn unavailable() -> StoreError {
+        StoreError::Unavailable("connection refused".into())
+    }
+
+    #[async_trait]
+    impl LedgerStore for LedgerAfterBalance {
+        async fn balance(&self, user: UserId) -> Result<Balance, StoreError> {
+            let credits = self.balance.map_err(|()| unavailable())?;
+            Ok(Balance {
+                user_id: user,
+                credits,
+                negative_since: None,
+            })
+        }
+        async fn ledger(
+            &self,
+            _user: UserId,
+            _page: Page<EntryId>,
+        ) -> Result<Vec<LedgerEntry>, StoreError> {
+            Err(unavailable())
+        }
+        async fn negative_balances(&self, _limit: u32) -> Result<Vec<Balance>, StoreError> {
+            unreachable!("not a balance read")
+        }
+        async fn verify_ledger(&self) -> Result<Vec<Discrepancy>, StoreError> {
+            unreachable!("not a balance read")
+        }
+        async fn consume(&self, _request: &UsageRequest) -> Result<Consumption, StoreError> {
+            unreachable!("not a balance read")
+        }
+        async fn usage_counts(
+            &self,
+            _user: UserId,
+            _period_start: OffsetDateTime,
+        ) -> Result<Vec<(String, i64)>, StoreError> {
+            unreachable!("not a balance read")
+        }
+    }
+
+    /// Runs a future that never waits (the fake answers at once).
+    fn now<F: Future>(future: F) -> F::Output {
+        match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(output) => output,
+            Poll::Pending => panic!("the fake store never waits"),
+        }
+    }
+
+    #[test]
+    fn a_balance_whose_entries_cannot_be_read_is_an_error_not_a_balance_without_history() {
+        let store = LedgerAfterBalance { balance: Ok(-5) };
+        let outcome = now(balance(&store, UserId::new()));
+        assert!(
+            matches!(outcome, Err(StoreError::Unavailable(_))),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn a_balance_that_cannot_be_read_is_an_error_not_zero() {
+        let store = LedgerAfterBalance { balance: Err(()) };
+        let outcome = now(balance(&store, UserId::new()));
+        assert!(
+            matches!(outcome, Err(StoreError::Unavailable(_))),
+            "{outcome:?}"
+        );
+    }
 }

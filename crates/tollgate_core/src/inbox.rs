@@ -70,7 +70,7 @@ pub struct InboxEvent {
     pub processed_at: Option<OffsetDateTime>,
 }
 
-/// The outcome of an attempt that applied nothing, recorded by `Store::settle_events`.
+/// The outcome of an attempt that applied nothing, recorded by `InboxStore::settle_events`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settlement {
     pub id: StripeEventId,

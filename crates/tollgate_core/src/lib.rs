@@ -1,4 +1,6 @@
-//! tollgate's domain: the rules of accounts and credentials, free of I/O, over the `Store` and `Clock` ports.
+//! tollgate's domain, free of I/O: accounts and credentials, subscriptions, credits and the
+//! ledger, refunds, coupons and referrals, the webhook inbox's rules and the admin console's
+//! facts, over the role traits of `store`, `StripeApi`, `password::Hashing` and `Clock`.
 
 pub mod account;
 pub mod api_key;
@@ -35,4 +37,8 @@ pub use clock::{Clock, SystemClock};
 pub use email::Email;
 pub use id::{ApiKeyId, AuditId, EntryId, MentorId, PaymentId, RefundId, TenantId, UserId};
 pub use secret::Secret;
-pub use store::{Store, StoreError};
+pub use store::{
+    AccountStore, ApiKeyStore, AuditStore, BillingStore, ConsoleStore, CouponStore, HealthStore,
+    InboxStore, LedgerStore, MentorStore, OutboxStore, PaymentStore, SessionStore, Store,
+    StoreError,
+};

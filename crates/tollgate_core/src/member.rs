@@ -9,7 +9,7 @@ use crate::plan::{Catalog, Interval};
 use crate::subscription::{self, PaymentStatus, Subscription};
 use crate::{Email, MentorId, UserId};
 
-/// What the console shows of a member's billing, kept beside the user by `Store::apply_sync`
+/// What the console shows of a member's billing, kept beside the user by `BillingStore::apply_sync`
 /// so the members table can filter and sort by it at any size.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MemberBilling {

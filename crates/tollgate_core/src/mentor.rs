@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::account::{Role, User};
 use crate::audit::{Actor, AuditEntry};
-use crate::store::{Store, StoreError};
+use crate::store::{MentorStore, StoreError};
 use crate::{Clock, Email, MentorId, UserId};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -58,7 +58,7 @@ impl From<StoreError> for MentorError {
 
 /// Adds a mentor to the list, with its audit entry, in one transaction.
 pub async fn create(
-    store: &dyn Store,
+    store: &dyn MentorStore,
     clock: &dyn Clock,
     admin: &User,
     name: &str,
@@ -90,7 +90,7 @@ pub async fn create(
 /// Assigns a mentor to a member whose payment Stripe has confirmed (seed 000: "Assign Mentor"
 /// unlocks only after the webhook confirms payment).
 pub async fn assign(
-    store: &dyn Store,
+    store: &dyn MentorStore,
     clock: &dyn Clock,
     admin: &User,
     member: UserId,

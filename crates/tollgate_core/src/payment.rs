@@ -152,7 +152,7 @@ pub struct NewPayment {
     pub created_at: OffsetDateTime,
 }
 
-/// What Stripe says became of a payment, applied by `Store::apply_sync`.
+/// What Stripe says became of a payment, applied by `BillingStore::apply_sync`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaymentOutcome {
     pub payment: PaymentId,

@@ -1,6 +1,6 @@
 //! Referral codes (seed 002): each member has one to share; a sign-up with it records the
 //! referrer, and the bonus itself is granted with the buyer's first completed purchase (see
-//! `Store::apply_sync`), once per buyer whatever happens later.
+//! `BillingStore::apply_sync`), once per buyer whatever happens later.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};

@@ -44,7 +44,7 @@ pub struct Page<C> {
     pub before: Option<C>,
 }
 
-/// What `Store::apply_sync` could not settle by itself.
+/// What `BillingStore::apply_sync` could not settle by itself.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SyncApplied {
     /// The subscription's snapshot was fetched in a window that overlaps the stored one's, so
@@ -52,7 +52,7 @@ pub struct SyncApplied {
     pub subscription_overlapped: bool,
 }
 
-/// Everything one event changes, applied in one transaction by `Store::apply_sync`.
+/// Everything one event changes, applied in one transaction by `BillingStore::apply_sync`.
 #[derive(Clone, Debug, Default)]
 pub struct SyncChanges {
     /// When the objects were fetched from Stripe (before the request): the order of writes.
@@ -87,41 +87,62 @@ pub enum RefundAdmission {
     NotRefundable,
 }
 
+/// Whether the database can serve: the readiness probe.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait HealthStore: Send + Sync {
     /// The database answers and every migration this build knows is applied.
     async fn ready(&self) -> Result<(), StoreError>;
+}
 
+/// Users: created with their audit entry, looked up by id, email or external identity, listed.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
     /// Inserts a user and its audit entry; `Conflict` when the email or external id is taken.
     async fn insert_user(&self, user: &NewUser, audit: &AuditEntry) -> Result<User, StoreError>;
+
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
     /// The user with this email and their password hash, if they have one.
     async fn credentials_by_email(
         &self,
         email: &Email,
     ) -> Result<Option<(User, Option<String>)>, StoreError>;
+
     async fn user_by_external_id(&self, external_id: &str) -> Result<Option<User>, StoreError>;
     async fn users(&self, role: Option<Role>, page: Page<UserId>) -> Result<Vec<User>, StoreError>;
     async fn count_users(&self, role: Option<Role>) -> Result<i64, StoreError>;
+}
 
+/// Server-side sessions, kept by the hash of their cookie token.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+
     /// The live session with this token hash and its user; expired sessions are not returned.
     async fn session(
         &self,
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<(SessionRecord, User)>, StoreError>;
+
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
+
     /// Removes expired sessions; returns how many.
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
 
+/// API keys, kept by their hash; a revoked key never authenticates.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
     async fn insert_api_key(
         &self,
         key: &NewApiKey,
         audit: &AuditEntry,
     ) -> Result<ApiKey, StoreError>;
+
     /// The user's keys that are not revoked, newest first.
     async fn api_keys(&self, user: UserId) -> Result<Vec<ApiKey>, StoreError>;
+
     /// Revokes a key of this user; `false` when there is no such unrevoked key.
     async fn revoke_api_key(
         &self,
@@ -130,17 +151,28 @@ pub trait Store: Send + Sync {
         now: OffsetDateTime,
         audit: &AuditEntry,
     ) -> Result<bool, StoreError>;
+
     /// The unrevoked key with this hash and its user; records the use (at most once a minute).
     async fn authenticate_api_key(
         &self,
         key_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Option<(ApiKey, User)>, StoreError>;
+}
 
+/// The audit log, newest first.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
 
-    // --- billing -------------------------------------------------------------------------
+    /// Audit entries, newest first.
+    async fn audit_log(&self, page: Page<crate::AuditId>) -> Result<Vec<AuditEntry>, StoreError>;
+}
 
+/// Stripe customers, checkout sessions, subscriptions and invoices as Stripe reported them,
+/// and `apply_sync`, the one transaction that writes what an event changed.
+#[async_trait]
+pub trait BillingStore: Send + Sync {
     async fn stripe_customer_of(
         &self,
         user: UserId,
@@ -149,6 +181,7 @@ pub trait Store: Send + Sync {
         &self,
         customer: &StripeCustomerId,
     ) -> Result<Option<UserId>, StoreError>;
+
     /// Links a user to their Stripe customer; the first link wins and is returned, so a user
     /// has exactly one customer however many requests race (invariant 5).
     async fn link_stripe_customer(
@@ -173,32 +206,13 @@ pub trait Store: Send + Sync {
 
     /// All of a user's subscriptions, newest first.
     async fn subscriptions_of(&self, user: UserId) -> Result<Vec<Subscription>, StoreError>;
+
     /// A user's invoices, newest first.
     async fn invoices_of(&self, user: UserId, limit: u32) -> Result<Vec<Invoice>, StoreError>;
+
     /// When the user's latest paid invoice was paid.
     async fn last_payment_at(&self, user: UserId) -> Result<Option<OffsetDateTime>, StoreError>;
 
-    // --- inbox ---------------------------------------------------------------------------
-
-    /// Stores a verified event; `false` when an event with this id is already stored.
-    async fn record_event(&self, event: &NewEvent) -> Result<bool, StoreError>;
-    /// Stores a batch of verified events in one transaction (group commit): all or none.
-    /// One answer per event, in order: `false` when the id is already stored, or appears
-    /// earlier in the same batch. Takes the batch by value: a store that hands the events to
-    /// another thread (the SQLite inbox journal) then needs no copy of them.
-    async fn record_events(&self, events: Vec<NewEvent>) -> Result<Vec<bool>, StoreError>;
-    /// Whether `record_events` itself gathers concurrent calls into one commit (the SQLite
-    /// inbox journal), so that a caller need not batch deliveries first.
-    fn groups_event_writes(&self) -> bool {
-        false
-    }
-    /// Leases up to `limit` due `received` events for `lease`; each claim counts an attempt.
-    async fn claim_events(
-        &self,
-        now: OffsetDateTime,
-        lease: time::Duration,
-        limit: u32,
-    ) -> Result<Vec<InboxEvent>, StoreError>;
     /// Applies what an event (or a server-side fetch, `event: None`) changed and marks the
     /// event processed, in one transaction. Writes that
     /// are older than what is stored (by `fetched_at`), or that would move a terminal
@@ -209,6 +223,34 @@ pub trait Store: Send + Sync {
         event: Option<&StripeEventId>,
         changes: &SyncChanges,
     ) -> Result<SyncApplied, StoreError>;
+}
+
+/// The webhook inbox: insert-once by event id, leased claims, settling, listing and replay.
+#[async_trait]
+pub trait InboxStore: Send + Sync {
+    /// Stores a verified event; `false` when an event with this id is already stored.
+    async fn record_event(&self, event: &NewEvent) -> Result<bool, StoreError>;
+
+    /// Stores a batch of verified events in one transaction (group commit): all or none.
+    /// One answer per event, in order: `false` when the id is already stored, or appears
+    /// earlier in the same batch. Takes the batch by value: a store that hands the events to
+    /// another thread (the SQLite inbox journal) then needs no copy of them.
+    async fn record_events(&self, events: Vec<NewEvent>) -> Result<Vec<bool>, StoreError>;
+
+    /// Whether `record_events` itself gathers concurrent calls into one commit (the SQLite
+    /// inbox journal), so that a caller need not batch deliveries first.
+    fn groups_event_writes(&self) -> bool {
+        false
+    }
+
+    /// Leases up to `limit` due `received` events for `lease`; each claim counts an attempt.
+    async fn claim_events(
+        &self,
+        now: OffsetDateTime,
+        lease: time::Duration,
+        limit: u32,
+    ) -> Result<Vec<InboxEvent>, StoreError>;
+
     /// Records the outcome of an attempt that did not apply: ignored, retry later, or failed.
     async fn settle_event(
         &self,
@@ -218,30 +260,37 @@ pub trait Store: Send + Sync {
         next_attempt_at: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
+
     /// `settle_event` for a worker's batch, in one statement (per thousand outcomes).
     async fn settle_events(
         &self,
         settlements: &[Settlement],
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
+
     async fn event(&self, id: &StripeEventId) -> Result<Option<InboxEvent>, StoreError>;
+
     /// Events, newest first, optionally of one status.
     async fn events(
         &self,
         status: Option<EventStatus>,
         page: Page<StripeEventId>,
     ) -> Result<Vec<InboxEvent>, StoreError>;
+
     /// Queues an event to be processed again from scratch; `false` if there is no such event.
     async fn replay_event(
         &self,
         id: &StripeEventId,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError>;
+
     /// Queues every failed event again; returns how many.
     async fn replay_failed(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
 
-    // --- outbox --------------------------------------------------------------------------
-
+/// Outgoing notifications, leased to the sender and settled.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
     /// Leases due outbox messages.
     async fn claim_messages(
         &self,
@@ -249,6 +298,7 @@ pub trait Store: Send + Sync {
         lease: time::Duration,
         limit: u32,
     ) -> Result<Vec<PendingMessage>, StoreError>;
+
     async fn settle_message(
         &self,
         id: &str,
@@ -257,13 +307,14 @@ pub trait Store: Send + Sync {
         next_attempt_at: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
-    /// Audit entries, newest first.
-    async fn audit_log(&self, page: Page<crate::AuditId>) -> Result<Vec<AuditEntry>, StoreError>;
+}
 
-    // --- payments and the credit ledger ------------------------------------------------------
-
+/// Credit purchases and their refunds: statuses move only forward.
+#[async_trait]
+pub trait PaymentStore: Send + Sync {
     /// Writes a purchase `pending`, before Stripe is asked for anything.
     async fn insert_payment(&self, payment: &NewPayment) -> Result<(), StoreError>;
+
     /// Records the Stripe object a pending payment is paid through.
     async fn link_payment(
         &self,
@@ -272,6 +323,7 @@ pub trait Store: Send + Sync {
         intent: Option<&StripePaymentIntentId>,
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
+
     async fn payment(&self, id: PaymentId) -> Result<Option<Payment>, StoreError>;
     async fn payment_by_checkout(
         &self,
@@ -281,6 +333,7 @@ pub trait Store: Send + Sync {
         &self,
         intent: &StripePaymentIntentId,
     ) -> Result<Option<Payment>, StoreError>;
+
     /// Payments, newest first.
     async fn payments(
         &self,
@@ -288,30 +341,64 @@ pub trait Store: Send + Sync {
         page: Page<PaymentId>,
     ) -> Result<Vec<Payment>, StoreError>;
 
+    /// Writes a refund `pending` with its audit entry if the payment still has `amount` to
+    /// refund, counting refunds still pending.
+    async fn admit_refund(
+        &self,
+        refund: &NewRefund,
+        audit: &AuditEntry,
+    ) -> Result<RefundAdmission, StoreError>;
+
+    async fn link_refund(
+        &self,
+        refund: RefundId,
+        stripe_refund: &StripeRefundId,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Stripe refused the refund: it no longer holds the amount back.
+    async fn fail_refund(&self, refund: RefundId, now: OffsetDateTime) -> Result<(), StoreError>;
+
+    async fn refund(&self, id: RefundId) -> Result<Option<Refund>, StoreError>;
+    async fn refunds_of(&self, payment: PaymentId) -> Result<Vec<Refund>, StoreError>;
+}
+
+/// The credit ledger and usage: a balance is the sum of its entries, a consumption recorded once.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
     /// A user's balance (zero when they have no entries).
     async fn balance(&self, user: UserId) -> Result<Balance, StoreError>;
+
     /// A user's ledger entries, newest first.
     async fn ledger(
         &self,
         user: UserId,
         page: Page<EntryId>,
     ) -> Result<Vec<LedgerEntry>, StoreError>;
+
     /// Users whose balance is below zero, longest first.
     async fn negative_balances(&self, limit: u32) -> Result<Vec<Balance>, StoreError>;
+
     /// Every user whose cached balance differs from the sum of their entries (none, always).
     async fn verify_ledger(&self) -> Result<Vec<Discrepancy>, StoreError>;
 
     /// Records a consumption once per `(user, idempotency key)`; a refused one records nothing.
     async fn consume(&self, request: &UsageRequest) -> Result<Consumption, StoreError>;
+
     /// Units used per feature in the quota period starting at `period_start`.
     async fn usage_counts(
         &self,
         user: UserId,
         period_start: OffsetDateTime,
     ) -> Result<Vec<(String, i64)>, StoreError>;
+}
 
+/// Coupons and referral codes.
+#[async_trait]
+pub trait CouponStore: Send + Sync {
     /// `Conflict` when the code exists.
     async fn insert_coupon(&self, coupon: &Coupon, audit: &AuditEntry) -> Result<(), StoreError>;
+
     async fn coupons(&self) -> Result<Vec<Coupon>, StoreError>;
     async fn redeem_coupon(
         &self,
@@ -322,33 +409,20 @@ pub trait Store: Send + Sync {
 
     /// The user's referral code, storing `code` as it when they have none yet.
     async fn referral_code(&self, user: UserId, code: &str) -> Result<String, StoreError>;
+
     async fn user_by_referral_code(&self, code: &str) -> Result<Option<UserId>, StoreError>;
     async fn referred_count(&self, user: UserId) -> Result<i64, StoreError>;
+}
 
-    /// Writes a refund `pending` with its audit entry if the payment still has `amount` to
-    /// refund, counting refunds still pending.
-    async fn admit_refund(
-        &self,
-        refund: &NewRefund,
-        audit: &AuditEntry,
-    ) -> Result<RefundAdmission, StoreError>;
-    async fn link_refund(
-        &self,
-        refund: RefundId,
-        stripe_refund: &StripeRefundId,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError>;
-    /// Stripe refused the refund: it no longer holds the amount back.
-    async fn fail_refund(&self, refund: RefundId, now: OffsetDateTime) -> Result<(), StoreError>;
-    async fn refund(&self, id: RefundId) -> Result<Option<Refund>, StoreError>;
-    async fn refunds_of(&self, payment: PaymentId) -> Result<Vec<Refund>, StoreError>;
-
-    // --- admin console (issue 6) ---------------------------------------------------------
-
+/// Mentors and their assignment to members (issue 6).
+#[async_trait]
+pub trait MentorStore: Send + Sync {
     /// Adds a mentor and its audit entry; `Conflict` when the name is taken (case-insensitive).
     async fn insert_mentor(&self, mentor: &Mentor, audit: &AuditEntry) -> Result<(), StoreError>;
+
     /// Every mentor, by name, with how many members each has.
     async fn mentors(&self) -> Result<Vec<Mentor>, StoreError>;
+
     /// Assigns (or re-assigns) a mentor to a member and writes the audit entry, in one
     /// transaction that first checks the member's payment is verified; writes nothing otherwise.
     async fn assign_mentor(
@@ -358,10 +432,18 @@ pub trait Store: Send + Sync {
         now: OffsetDateTime,
         audit: &AuditEntry,
     ) -> Result<AssignOutcome, StoreError>;
+}
+
+/// The admin console's reads (issue 6): the members table, the overview, a member's events
+/// and audit trail.
+#[async_trait]
+pub trait ConsoleStore: Send + Sync {
     /// One page of the members table (role `user`) with the total count of matches.
     async fn members(&self, query: &MemberQuery) -> Result<MemberPage, StoreError>;
+
     /// One member's row of the members table (any role).
     async fn member(&self, user: UserId) -> Result<Option<MemberRow>, StoreError>;
+
     /// The overview's counts: subscriptions created and ended since `since`, paid invoices
     /// per day since `revenue_since`, members per payment status.
     async fn overview(
@@ -369,6 +451,7 @@ pub trait Store: Send + Sync {
         since: OffsetDateTime,
         revenue_since: OffsetDateTime,
     ) -> Result<OverviewFacts, StoreError>;
+
     /// The newest events whose payload mentions any of these Stripe ids (a customer, a
     /// subscription), for a member's page.
     async fn events_mentioning(
@@ -376,6 +459,36 @@ pub trait Store: Send + Sync {
         ids: &[String],
         limit: u32,
     ) -> Result<Vec<InboxEvent>, StoreError>;
+
     /// The newest audit entries acted by or aimed at this `kind:id` (e.g. `user:…`).
     async fn audit_about(&self, subject: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
 }
+
+/// Declares `Store`, the sum of the role traits, and implements it for whatever has them all.
+macro_rules! sum_of_roles {
+    ($(#[$meta:meta])* $($role:ident),+ $(,)?) => {
+        $(#[$meta])*
+        pub trait Store: $($role +)+ {}
+
+        impl<T: ?Sized + $($role +)+> Store for T {}
+    };
+}
+
+sum_of_roles!(
+    /// Every role: what the server, the binary and the contract tests hold. A use-case that
+    /// needs fewer asks for those roles (`&dyn LedgerStore`), so that a test can give it a
+    /// small fake.
+    HealthStore,
+    AccountStore,
+    SessionStore,
+    ApiKeyStore,
+    AuditStore,
+    BillingStore,
+    InboxStore,
+    OutboxStore,
+    PaymentStore,
+    LedgerStore,
+    CouponStore,
+    MentorStore,
+    ConsoleStore,
+);

@@ -190,7 +190,7 @@ pub struct DatabaseConfig {
     pub url: DatabaseUrl,
     pub max_connections: u32,
     /// On a SQLite file: webhook events are appended to a synced journal beside it before
-    /// their 2xx, and become inbox rows before anything reads the inbox (ARCHITECTURE.md).
+    /// their 2xx, and become inbox rows before anything reads the inbox (docs/inbox.md).
     pub inbox_journal: bool,
 }
 

@@ -1,9 +1,11 @@
 //! API keys: stored by hash, revoked by stamping `revoked_at`, last use recorded sparingly.
 
+use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 use tollgate_core::api_key::{ApiKey, NewApiKey};
 use tollgate_core::audit::AuditEntry;
+use tollgate_core::store::ApiKeyStore;
 use tollgate_core::{ApiKeyId, StoreError, UserId};
 
 use crate::SqlStore;
@@ -29,8 +31,9 @@ fn key_from_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
     })
 }
 
-impl SqlStore {
-    pub(crate) async fn insert_key(
+#[async_trait]
+impl ApiKeyStore for SqlStore {
+    async fn insert_api_key(
         &self,
         new: &NewApiKey,
         audit: &AuditEntry,
@@ -54,7 +57,7 @@ impl SqlStore {
         Ok(new.key.clone())
     }
 
-    pub(crate) async fn list_keys(&self, user: UserId) -> Result<Vec<ApiKey>, StoreError> {
+    async fn api_keys(&self, user: UserId) -> Result<Vec<ApiKey>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {KEY_COLUMNS} FROM api_keys k \
              WHERE k.user_id = $1 AND k.revoked_at IS NULL ORDER BY k.created_at DESC, k.id DESC"
@@ -66,7 +69,7 @@ impl SqlStore {
         rows.iter().map(key_from_row).collect()
     }
 
-    pub(crate) async fn revoke_key(
+    async fn revoke_api_key(
         &self,
         user: UserId,
         id: ApiKeyId,
@@ -91,7 +94,7 @@ impl SqlStore {
         Ok(revoked)
     }
 
-    pub(crate) async fn find_key(
+    async fn authenticate_api_key(
         &self,
         key_hash: &str,
         now: OffsetDateTime,

@@ -1,8 +1,10 @@
 //! The audit log: appended inside the transaction of the change it records.
 
+use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor};
 use tollgate_core::audit::{Actor, AuditEntry};
+use tollgate_core::store::AuditStore;
 use tollgate_core::store::Page;
 use tollgate_core::{AuditId, StoreError};
 
@@ -44,15 +46,13 @@ pub(crate) fn entry_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
     })
 }
 
-impl SqlStore {
-    pub(crate) async fn append_audit_entry(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+#[async_trait]
+impl AuditStore for SqlStore {
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         insert_audit(&self.write, entry).await
     }
 
-    pub(crate) async fn list_audit(
-        &self,
-        page: Page<AuditId>,
-    ) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn audit_log(&self, page: Page<AuditId>) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, actor, action, target, details, created_at FROM audit_log \
              WHERE ($1 IS NULL OR (created_at, id) < (SELECT created_at, id FROM audit_log WHERE id = $1)) \

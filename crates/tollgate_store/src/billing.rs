@@ -1,10 +1,12 @@
 //! Stripe customers, checkout sessions, subscriptions and invoices, and `apply_sync`: one
 //! transaction per event whose guarded upserts never let an older fetch overwrite a newer one.
 
+use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 use tollgate_core::invoice::Invoice;
+use tollgate_core::store::BillingStore;
 use tollgate_core::store::{SyncApplied, SyncChanges};
 use tollgate_core::stripe::{
     CheckoutSessionId, StripeCustomerId, StripeEventId, StripeInvoiceId, StripePriceId,
@@ -68,24 +70,9 @@ fn opt_millis(at: Option<OffsetDateTime>) -> Option<i64> {
     at.map(millis)
 }
 
-impl SqlStore {
-    /// One text column of at most one row, parsed into a typed id.
-    pub(crate) async fn lookup_id<T, E: std::fmt::Display>(
-        &self,
-        sql: &str,
-        key: &str,
-        parse: impl FnOnce(&str) -> Result<T, E>,
-    ) -> Result<Option<T>, StoreError> {
-        let row: Option<(String,)> = sqlx::query_as(sql)
-            .bind(key)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(db_error)?;
-        row.map(|(text,)| parse(&text).map_err(|e| StoreError::Corrupt(format!("{sql}: {e}"))))
-            .transpose()
-    }
-
-    pub(crate) async fn customer_of(
+#[async_trait]
+impl BillingStore for SqlStore {
+    async fn stripe_customer_of(
         &self,
         user: UserId,
     ) -> Result<Option<StripeCustomerId>, StoreError> {
@@ -97,7 +84,7 @@ impl SqlStore {
         .await
     }
 
-    pub(crate) async fn user_of_customer(
+    async fn user_of_stripe_customer(
         &self,
         customer: &StripeCustomerId,
     ) -> Result<Option<UserId>, StoreError> {
@@ -109,7 +96,7 @@ impl SqlStore {
         .await
     }
 
-    pub(crate) async fn link_customer(
+    async fn link_stripe_customer(
         &self,
         user: UserId,
         customer: &StripeCustomerId,
@@ -128,7 +115,7 @@ impl SqlStore {
             .map_err(|e| StoreError::Corrupt(format!("customer_id: {e}")))
     }
 
-    pub(crate) async fn insert_checkout_session(
+    async fn record_checkout_session(
         &self,
         id: &CheckoutSessionId,
         user: UserId,
@@ -151,7 +138,7 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(crate) async fn checkout_owner(
+    async fn checkout_session_owner(
         &self,
         id: &CheckoutSessionId,
     ) -> Result<Option<UserId>, StoreError> {
@@ -163,10 +150,7 @@ impl SqlStore {
         .await
     }
 
-    pub(crate) async fn list_subscriptions(
-        &self,
-        user: UserId,
-    ) -> Result<Vec<Subscription>, StoreError> {
+    async fn subscriptions_of(&self, user: UserId) -> Result<Vec<Subscription>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE user_id = $1 ORDER BY created_at DESC, id DESC"
         ))
@@ -177,11 +161,7 @@ impl SqlStore {
         rows.iter().map(subscription_from_row).collect()
     }
 
-    pub(crate) async fn list_invoices(
-        &self,
-        user: UserId,
-        limit: u32,
-    ) -> Result<Vec<Invoice>, StoreError> {
+    async fn invoices_of(&self, user: UserId, limit: u32) -> Result<Vec<Invoice>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, user_id, subscription_id, status, amount_due, amount_paid, currency, paid_at, \
                     hosted_invoice_url, created_at \
@@ -195,10 +175,7 @@ impl SqlStore {
         rows.iter().map(invoice_from_row).collect()
     }
 
-    pub(crate) async fn latest_payment(
-        &self,
-        user: UserId,
-    ) -> Result<Option<OffsetDateTime>, StoreError> {
+    async fn last_payment_at(&self, user: UserId) -> Result<Option<OffsetDateTime>, StoreError> {
         let row: (Option<i64>,) = sqlx::query_as(
             "SELECT MAX(paid_at) FROM invoices WHERE user_id = $1 AND status = 'paid'",
         )
@@ -209,7 +186,7 @@ impl SqlStore {
         row.0.map(crate::columns::from_millis).transpose()
     }
 
-    pub(crate) async fn apply(
+    async fn apply_sync(
         &self,
         event: Option<&StripeEventId>,
         changes: &SyncChanges,
@@ -266,6 +243,24 @@ impl SqlStore {
         }
         tx.commit().await.map_err(db_error)?;
         Ok(applied)
+    }
+}
+
+impl SqlStore {
+    /// One text column of at most one row, parsed into a typed id.
+    pub(crate) async fn lookup_id<T, E: std::fmt::Display>(
+        &self,
+        sql: &str,
+        key: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<Option<T>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(sql)
+            .bind(key)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_error)?;
+        row.map(|(text,)| parse(&text).map_err(|e| StoreError::Corrupt(format!("{sql}: {e}"))))
+            .transpose()
     }
 }
 

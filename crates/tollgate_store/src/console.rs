@@ -2,6 +2,7 @@
 //! member's row, the overview counts, the events and audit entries about a member; and
 //! `member_billing`, the derived row those read, rewritten inside `apply_sync`'s transaction.
 
+use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
@@ -10,6 +11,7 @@ use tollgate_core::inbox::InboxEvent;
 use tollgate_core::member::{
     MemberBilling, MemberPage, MemberQuery, MemberRow, MemberSort, OverviewFacts,
 };
+use tollgate_core::store::ConsoleStore;
 use tollgate_core::store::SyncChanges;
 use tollgate_core::subscription::PaymentStatus;
 use tollgate_core::{Email, MentorId, StoreError, UserId};
@@ -154,27 +156,9 @@ async fn refresh_member(
     Ok(())
 }
 
-impl SqlStore {
-    /// Fills `member_billing` for every member with a subscription or an invoice (run once,
-    /// when migration 4 is applied to a database that already has billing data).
-    pub(crate) async fn backfill_member_billing(&self) -> Result<(), StoreError> {
-        let users: Vec<(String,)> =
-            sqlx::query_as("SELECT user_id FROM subscriptions UNION SELECT user_id FROM invoices")
-                .fetch_all(&self.read)
-                .await
-                .map_err(db_error)?;
-        let now = OffsetDateTime::now_utc();
-        for (user,) in users {
-            let user = UserId::parse(&user)
-                .map_err(|e| StoreError::Corrupt(format!("user_id {user:?}: {e}")))?;
-            let mut tx = self.write.begin().await.map_err(db_error)?;
-            refresh_member(&mut tx, user, now).await?;
-            tx.commit().await.map_err(db_error)?;
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn list_members(&self, query: &MemberQuery) -> Result<MemberPage, StoreError> {
+#[async_trait]
+impl ConsoleStore for SqlStore {
+    async fn members(&self, query: &MemberQuery) -> Result<MemberPage, StoreError> {
         let order = match query.sort {
             MemberSort::Newest => "u.created_at DESC, u.id DESC",
             MemberSort::Oldest => "u.created_at ASC, u.id ASC",
@@ -240,7 +224,7 @@ impl SqlStore {
         })
     }
 
-    pub(crate) async fn find_member(&self, user: UserId) -> Result<Option<MemberRow>, StoreError> {
+    async fn member(&self, user: UserId) -> Result<Option<MemberRow>, StoreError> {
         sqlx::query(&format!("{MEMBER_SELECT} WHERE u.id = $1"))
             .bind(user.to_string())
             .fetch_optional(&self.read)
@@ -251,7 +235,7 @@ impl SqlStore {
             .transpose()
     }
 
-    pub(crate) async fn overview_facts(
+    async fn overview(
         &self,
         since: OffsetDateTime,
         revenue_since: OffsetDateTime,
@@ -314,7 +298,7 @@ impl SqlStore {
         })
     }
 
-    pub(crate) async fn list_events_mentioning(
+    async fn events_mentioning(
         &self,
         ids: &[String],
         limit: u32,
@@ -346,11 +330,7 @@ impl SqlStore {
         rows.iter().map(crate::inbox::event_from_row).collect()
     }
 
-    pub(crate) async fn list_audit_about(
-        &self,
-        subject: &str,
-        limit: u32,
-    ) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn audit_about(&self, subject: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, actor, action, target, details, created_at FROM audit_log \
              WHERE target = $1 OR actor = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
@@ -361,5 +341,26 @@ impl SqlStore {
         .await
         .map_err(db_error)?;
         rows.iter().map(crate::audit::entry_from_row).collect()
+    }
+}
+
+impl SqlStore {
+    /// Fills `member_billing` for every member with a subscription or an invoice (run once,
+    /// when migration 4 is applied to a database that already has billing data).
+    pub(crate) async fn backfill_member_billing(&self) -> Result<(), StoreError> {
+        let users: Vec<(String,)> =
+            sqlx::query_as("SELECT user_id FROM subscriptions UNION SELECT user_id FROM invoices")
+                .fetch_all(&self.read)
+                .await
+                .map_err(db_error)?;
+        let now = OffsetDateTime::now_utc();
+        for (user,) in users {
+            let user = UserId::parse(&user)
+                .map_err(|e| StoreError::Corrupt(format!("user_id {user:?}: {e}")))?;
+            let mut tx = self.write.begin().await.map_err(db_error)?;
+            refresh_member(&mut tx, user, now).await?;
+            tx.commit().await.map_err(db_error)?;
+        }
+        Ok(())
     }
 }

@@ -1,11 +1,13 @@
 //! Coupons and referral codes. A redemption checks expiry, the member's one use and the
 //! coupon's maximum in one transaction, and grants its credits through the ledger.
 
+use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 use tollgate_core::audit::AuditEntry;
 use tollgate_core::coupon::{Coupon, Redemption};
 use tollgate_core::ledger::{EntrySource, Grant};
+use tollgate_core::store::CouponStore;
 use tollgate_core::{StoreError, UserId};
 
 use crate::SqlStore;
@@ -24,12 +26,9 @@ fn coupon_from_row(row: &AnyRow) -> Result<Coupon, StoreError> {
     })
 }
 
-impl SqlStore {
-    pub(crate) async fn insert_new_coupon(
-        &self,
-        coupon: &Coupon,
-        audit: &AuditEntry,
-    ) -> Result<(), StoreError> {
+#[async_trait]
+impl CouponStore for SqlStore {
+    async fn insert_coupon(&self, coupon: &Coupon, audit: &AuditEntry) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await.map_err(db_error)?;
         sqlx::query(
             "INSERT INTO coupons (code, credits, max_redemptions, redemptions, expires_at, created_at) \
@@ -47,7 +46,7 @@ impl SqlStore {
         tx.commit().await.map_err(db_error)
     }
 
-    pub(crate) async fn list_coupons(&self) -> Result<Vec<Coupon>, StoreError> {
+    async fn coupons(&self) -> Result<Vec<Coupon>, StoreError> {
         let rows = sqlx::query(
             "SELECT code, credits, max_redemptions, redemptions, expires_at, created_at FROM coupons \
              ORDER BY created_at DESC, code",
@@ -58,7 +57,7 @@ impl SqlStore {
         rows.iter().map(coupon_from_row).collect()
     }
 
-    pub(crate) async fn redeem(
+    async fn redeem_coupon(
         &self,
         code: &str,
         user: UserId,
@@ -123,7 +122,7 @@ impl SqlStore {
         })
     }
 
-    pub(crate) async fn code_of(&self, user: UserId, code: &str) -> Result<String, StoreError> {
+    async fn referral_code(&self, user: UserId, code: &str) -> Result<String, StoreError> {
         let mut tx = self.write.begin().await.map_err(db_error)?;
         sqlx::query(
             "INSERT INTO referral_codes (code, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -143,12 +142,21 @@ impl SqlStore {
         Ok(code)
     }
 
-    pub(crate) async fn count_referred(&self, user: UserId) -> Result<i64, StoreError> {
+    async fn referred_count(&self, user: UserId) -> Result<i64, StoreError> {
         let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users WHERE referred_by = $1")
             .bind(user.to_string())
             .fetch_one(&self.read)
             .await
             .map_err(db_error)?;
         Ok(count)
+    }
+
+    async fn user_by_referral_code(&self, code: &str) -> Result<Option<UserId>, StoreError> {
+        self.lookup_id(
+            "SELECT user_id FROM referral_codes WHERE code = $1",
+            code,
+            UserId::parse,
+        )
+        .await
     }
 }

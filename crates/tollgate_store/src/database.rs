@@ -6,6 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use tollgate_core::store::HealthStore;
+
+use crate::columns::db_error;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Executor};
@@ -310,6 +314,25 @@ impl SqlStore {
                 .fetch_one(&self.read)
                 .await?;
         Ok(row.0.unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl HealthStore for SqlStore {
+    async fn ready(&self) -> Result<(), tollgate_core::StoreError> {
+        let applied = self.applied_version().await.map_err(db_error)?;
+        let expected = migrator(self.backend())
+            .migrations
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0);
+        if applied < expected {
+            return Err(tollgate_core::StoreError::Unavailable(format!(
+                "migrations pending: database at {applied}, this build expects {expected}"
+            )));
+        }
+        Ok(())
     }
 }
 

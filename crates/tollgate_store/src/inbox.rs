@@ -4,8 +4,10 @@
 //! inbox journal first (`journal.rs`): appended and synced before their 2xx, folded into
 //! `stripe_events` before anything reads the inbox, so every read sees every acknowledged event.
 
+use async_trait::async_trait;
 use std::collections::HashSet;
 use std::sync::Arc;
+use tollgate_core::store::InboxStore;
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor};
@@ -124,14 +126,12 @@ async fn insert_rows<'e>(
     Ok(())
 }
 
-impl SqlStore {
+#[async_trait]
+impl InboxStore for SqlStore {
     /// Inserts a batch in one statement, so one commit covers every delivery that arrived
     /// together (group commit). Returns, per event, whether it was stored: `false` for an id
     /// already stored, and for a later repeat of an id within the batch.
-    pub(crate) async fn insert_events(
-        &self,
-        events: Vec<NewEvent>,
-    ) -> Result<Vec<bool>, StoreError> {
+    async fn record_events(&self, events: Vec<NewEvent>) -> Result<Vec<bool>, StoreError> {
         if let Some(journal) = &self.journal {
             return journal.appender.record(events).await;
         }
@@ -162,6 +162,179 @@ impl SqlStore {
             .collect())
     }
 
+    async fn claim_events(
+        &self,
+        now: OffsetDateTime,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        self.fold_journal().await?;
+        // The one dialect difference of the inbox: PostgreSQL skips rows another instance holds.
+        let lock = match self.backend() {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let rows = sqlx::query(&format!(
+            "UPDATE stripe_events SET locked_until = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM stripe_events \
+                          WHERE status = 'received' AND next_attempt_at <= $2 \
+                            AND (locked_until IS NULL OR locked_until <= $2) \
+                          ORDER BY received_at, id LIMIT $3 {lock}) \
+             RETURNING {EVENT_COLUMNS}"
+        ))
+        .bind(millis(now + lease))
+        .bind(millis(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.write)
+        .await
+        .map_err(db_error)?;
+        let mut events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        events.sort_by(|a, b| (a.received_at, a.id.as_str()).cmp(&(b.received_at, b.id.as_str())));
+        Ok(events)
+    }
+
+    /// Records the outcomes of a batch in one statement (one commit). Errors are cut to
+    /// 2,000 characters: enough to diagnose, bounded in the row.
+    async fn settle_events(
+        &self,
+        settlements: &[Settlement],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        if settlements.is_empty() {
+            return Ok(());
+        }
+        self.fold_journal().await?;
+        let done = millis(now);
+        for chunk in settlements.chunks(MAX_ROWS_PER_INSERT) {
+            // A CTE names the columns of VALUES in both dialects (SQLite has no `AS v(…)`).
+            let mut sql = String::from(
+                "WITH v (id, status, last_error, next_attempt_at, processed_at) AS (VALUES ",
+            );
+            push_values(&mut sql, self.backend(), chunk.len(), 5);
+            sql.push_str(
+                ") UPDATE stripe_events SET status = v.status, last_error = v.last_error, \
+                     next_attempt_at = COALESCE(v.next_attempt_at, stripe_events.next_attempt_at), \
+                     locked_until = NULL, processed_at = v.processed_at \
+                 FROM v WHERE stripe_events.id = v.id",
+            );
+            let mut query = sqlx::query(&sql);
+            for settlement in chunk {
+                let finished = matches!(
+                    settlement.status,
+                    EventStatus::Processed | EventStatus::Ignored
+                );
+                query = query
+                    .bind(settlement.id.as_str())
+                    .bind(settlement.status.as_str())
+                    .bind(
+                        settlement
+                            .error
+                            .as_ref()
+                            .map(|e| e.chars().take(2000).collect::<String>()),
+                    )
+                    .bind(settlement.next_attempt_at.map(millis))
+                    .bind(finished.then_some(done));
+            }
+            query.execute(&self.write).await.map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    async fn event(&self, id: &StripeEventId) -> Result<Option<InboxEvent>, StoreError> {
+        self.fold_journal().await?;
+        sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM stripe_events WHERE id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_error)?
+        .as_ref()
+        .map(event_from_row)
+        .transpose()
+    }
+
+    /// Newest first. Only the conditions asked for are written into the statement, so each is
+    /// an index range: `($1 IS NULL OR …)` hid them from PostgreSQL's generic plans, and a page
+    /// deep in a 200 000-event inbox read 50 000 rows (77 ms), a `failed` list all of them
+    /// (311 ms). The status is one of our constants, written as a literal so that the partial
+    /// index of that status matches (`received`: the claim index; `failed`: migration 0006).
+    async fn events(
+        &self,
+        status: Option<EventStatus>,
+        page: Page<StripeEventId>,
+    ) -> Result<Vec<InboxEvent>, StoreError> {
+        self.fold_journal().await?;
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM stripe_events WHERE TRUE");
+        if let Some(status) = status {
+            sql.push_str(" AND status = '");
+            sql.push_str(status.as_str());
+            sql.push('\'');
+        }
+        if page.before.is_some() {
+            sql.push_str(
+                " AND (received_at, id) < (SELECT received_at, id FROM stripe_events WHERE id = $1)",
+            );
+        }
+        let limit = if page.before.is_some() { "$2" } else { "$1" };
+        sql.push_str(" ORDER BY received_at DESC, id DESC LIMIT ");
+        sql.push_str(limit);
+        let mut query = sqlx::query(&sql);
+        if let Some(before) = &page.before {
+            query = query.bind(before.as_str());
+        }
+        let rows = query
+            .bind(i64::from(page.limit))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn record_event(&self, event: &NewEvent) -> Result<bool, StoreError> {
+        let stored = self.record_events(vec![event.clone()]).await?;
+        Ok(stored.first().copied().unwrap_or(false))
+    }
+
+    fn groups_event_writes(&self) -> bool {
+        self.journal.is_some()
+    }
+
+    async fn settle_event(
+        &self,
+        event: &StripeEventId,
+        status: EventStatus,
+        error: Option<&str>,
+        next_attempt_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let settlement = Settlement {
+            id: event.clone(),
+            status,
+            error: error.map(str::to_string),
+            next_attempt_at,
+        };
+        self.settle_events(std::slice::from_ref(&settlement), now)
+            .await
+    }
+
+    async fn replay_event(
+        &self,
+        id: &StripeEventId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Ok(self.requeue(Some(id), now).await? == 1)
+    }
+
+    async fn replay_failed(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.requeue(None, now).await
+    }
+}
+
+impl SqlStore {
     /// Tells the journal every event id that is a row already, reading the primary key in
     /// pages: what lets it answer "new" without asking the table (`id_filter.rs`).
     pub(crate) async fn remember_stored_events(
@@ -223,141 +396,6 @@ impl SqlStore {
             let ids: Vec<&str> = rows.iter().map(|e| e.id.as_str()).collect();
             journal.file.folded(unfolded.upto, &ids);
         }
-    }
-
-    pub(crate) async fn claim(
-        &self,
-        now: OffsetDateTime,
-        lease: Duration,
-        limit: u32,
-    ) -> Result<Vec<InboxEvent>, StoreError> {
-        self.fold_journal().await?;
-        // The one dialect difference of the inbox: PostgreSQL skips rows another instance holds.
-        let lock = match self.backend() {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let rows = sqlx::query(&format!(
-            "UPDATE stripe_events SET locked_until = $1, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM stripe_events \
-                          WHERE status = 'received' AND next_attempt_at <= $2 \
-                            AND (locked_until IS NULL OR locked_until <= $2) \
-                          ORDER BY received_at, id LIMIT $3 {lock}) \
-             RETURNING {EVENT_COLUMNS}"
-        ))
-        .bind(millis(now + lease))
-        .bind(millis(now))
-        .bind(i64::from(limit))
-        .fetch_all(&self.write)
-        .await
-        .map_err(db_error)?;
-        let mut events = rows
-            .iter()
-            .map(event_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        events.sort_by(|a, b| (a.received_at, a.id.as_str()).cmp(&(b.received_at, b.id.as_str())));
-        Ok(events)
-    }
-
-    /// Records the outcomes of a batch in one statement (one commit). Errors are cut to
-    /// 2,000 characters: enough to diagnose, bounded in the row.
-    pub(crate) async fn settle(
-        &self,
-        settlements: &[Settlement],
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        if settlements.is_empty() {
-            return Ok(());
-        }
-        self.fold_journal().await?;
-        let done = millis(now);
-        for chunk in settlements.chunks(MAX_ROWS_PER_INSERT) {
-            // A CTE names the columns of VALUES in both dialects (SQLite has no `AS v(…)`).
-            let mut sql = String::from(
-                "WITH v (id, status, last_error, next_attempt_at, processed_at) AS (VALUES ",
-            );
-            push_values(&mut sql, self.backend(), chunk.len(), 5);
-            sql.push_str(
-                ") UPDATE stripe_events SET status = v.status, last_error = v.last_error, \
-                     next_attempt_at = COALESCE(v.next_attempt_at, stripe_events.next_attempt_at), \
-                     locked_until = NULL, processed_at = v.processed_at \
-                 FROM v WHERE stripe_events.id = v.id",
-            );
-            let mut query = sqlx::query(&sql);
-            for settlement in chunk {
-                let finished = matches!(
-                    settlement.status,
-                    EventStatus::Processed | EventStatus::Ignored
-                );
-                query = query
-                    .bind(settlement.id.as_str())
-                    .bind(settlement.status.as_str())
-                    .bind(
-                        settlement
-                            .error
-                            .as_ref()
-                            .map(|e| e.chars().take(2000).collect::<String>()),
-                    )
-                    .bind(settlement.next_attempt_at.map(millis))
-                    .bind(finished.then_some(done));
-            }
-            query.execute(&self.write).await.map_err(db_error)?;
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn find_event(
-        &self,
-        id: &StripeEventId,
-    ) -> Result<Option<InboxEvent>, StoreError> {
-        self.fold_journal().await?;
-        sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM stripe_events WHERE id = $1"
-        ))
-        .bind(id.as_str())
-        .fetch_optional(&self.read)
-        .await
-        .map_err(db_error)?
-        .as_ref()
-        .map(event_from_row)
-        .transpose()
-    }
-
-    /// Newest first. Only the conditions asked for are written into the statement, so each is
-    /// an index range: `($1 IS NULL OR …)` hid them from PostgreSQL's generic plans, and a page
-    /// deep in a 200 000-event inbox read 50 000 rows (77 ms), a `failed` list all of them
-    /// (311 ms). The status is one of our constants, written as a literal so that the partial
-    /// index of that status matches (`received`: the claim index; `failed`: migration 0006).
-    pub(crate) async fn list_events(
-        &self,
-        status: Option<EventStatus>,
-        page: Page<StripeEventId>,
-    ) -> Result<Vec<InboxEvent>, StoreError> {
-        self.fold_journal().await?;
-        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM stripe_events WHERE TRUE");
-        if let Some(status) = status {
-            sql.push_str(" AND status = '");
-            sql.push_str(status.as_str());
-            sql.push('\'');
-        }
-        if page.before.is_some() {
-            sql.push_str(
-                " AND (received_at, id) < (SELECT received_at, id FROM stripe_events WHERE id = $1)",
-            );
-        }
-        let limit = if page.before.is_some() { "$2" } else { "$1" };
-        sql.push_str(" ORDER BY received_at DESC, id DESC LIMIT ");
-        sql.push_str(limit);
-        let mut query = sqlx::query(&sql);
-        if let Some(before) = &page.before {
-            query = query.bind(before.as_str());
-        }
-        let rows = query
-            .bind(i64::from(page.limit))
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_error)?;
-        rows.iter().map(event_from_row).collect()
     }
 
     pub(crate) async fn requeue(

@@ -73,7 +73,7 @@ impl JournalThread {
     }
 
     /// Journals the events with whatever else is waiting; per event, whether it is new (the
-    /// same answers as `Store::record_events`). Returns once the group is synced, or with the
+    /// same answers as `InboxStore::record_events`). Returns once the group is synced, or with the
     /// error that refused it, which every event of the group gets, so each is retried.
     pub(crate) async fn record(&self, events: Vec<NewEvent>) -> Answer {
         let (reply, answer) = oneshot::channel();

@@ -2,10 +2,12 @@
 //! and the cached balance moves in the same transaction, so the balance always equals the sum
 //! of the entries; spending is one conditional update, so concurrent spends never overdraw.
 
+use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 use tollgate_core::ledger::{Balance, Discrepancy, EntrySource, Grant, LedgerEntry};
+use tollgate_core::store::LedgerStore;
 use tollgate_core::store::Page;
 use tollgate_core::usage::{Consumption, Meter, UsageOutcome, UsageRequest};
 use tollgate_core::{EntryId, StoreError, UserId};
@@ -112,12 +114,13 @@ fn entry_from_row(row: &AnyRow) -> Result<LedgerEntry, StoreError> {
     })
 }
 
-impl SqlStore {
-    pub(crate) async fn find_balance(&self, user: UserId) -> Result<Balance, StoreError> {
+#[async_trait]
+impl LedgerStore for SqlStore {
+    async fn balance(&self, user: UserId) -> Result<Balance, StoreError> {
         balance_in(&self.read, user).await
     }
 
-    pub(crate) async fn list_entries(
+    async fn ledger(
         &self,
         user: UserId,
         page: Page<EntryId>,
@@ -137,10 +140,7 @@ impl SqlStore {
         rows.iter().map(entry_from_row).collect()
     }
 
-    pub(crate) async fn list_negative_balances(
-        &self,
-        limit: u32,
-    ) -> Result<Vec<Balance>, StoreError> {
+    async fn negative_balances(&self, limit: u32) -> Result<Vec<Balance>, StoreError> {
         let rows = sqlx::query(
             "SELECT user_id, balance, negative_since FROM credit_balances \
              WHERE negative_since IS NOT NULL ORDER BY negative_since, user_id LIMIT $1",
@@ -152,7 +152,7 @@ impl SqlStore {
         rows.iter().map(balance_from_row).collect()
     }
 
-    pub(crate) async fn find_discrepancies(&self) -> Result<Vec<Discrepancy>, StoreError> {
+    async fn verify_ledger(&self) -> Result<Vec<Discrepancy>, StoreError> {
         // CAST: PostgreSQL sums BIGINT into NUMERIC.
         let rows = sqlx::query(
             "SELECT u.user_id AS user_id, COALESCE(b.balance, 0) AS cached, \
@@ -179,10 +179,7 @@ impl SqlStore {
 
     /// One consumption in one transaction. The usage row is inserted first: a concurrent
     /// request with the same key waits on it and then replays the recorded answer.
-    pub(crate) async fn consume_usage(
-        &self,
-        request: &UsageRequest,
-    ) -> Result<Consumption, StoreError> {
+    async fn consume(&self, request: &UsageRequest) -> Result<Consumption, StoreError> {
         let user = request.user.to_string();
         let at = millis(request.at);
         let mut tx = self.write.begin().await.map_err(db_error)?;
@@ -250,7 +247,7 @@ impl SqlStore {
         })
     }
 
-    pub(crate) async fn count_usage(
+    async fn usage_counts(
         &self,
         user: UserId,
         period_start: OffsetDateTime,

@@ -1,4 +1,5 @@
-//! tollgate's `Store` on SQLite (embedded, the default) and PostgreSQL, with SQL written once.
+//! tollgate's `Store` on SQLite (embedded, the default) and PostgreSQL, with SQL written once:
+//! each role trait of `tollgate_core::store` is implemented in the module that holds its SQL.
 
 mod api_keys;
 mod audit;
@@ -16,7 +17,6 @@ mod mentors;
 mod outbox;
 mod payments;
 mod sessions;
-mod store;
 mod users;
 
 #[cfg(feature = "testing")]

@@ -1,10 +1,12 @@
 //! Mentors and their assignment to members (seed 000); an assignment is written only when the
 //! member's derived billing row says Stripe confirmed their payment, in the same transaction.
 
+use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 use tollgate_core::audit::AuditEntry;
 use tollgate_core::mentor::{AssignOutcome, Mentor};
+use tollgate_core::store::MentorStore;
 use tollgate_core::{Email, MentorId, StoreError, UserId};
 
 use crate::SqlStore;
@@ -25,12 +27,9 @@ fn mentor_from_row(row: &AnyRow) -> Result<Mentor, StoreError> {
     })
 }
 
-impl SqlStore {
-    pub(crate) async fn insert_mentor_row(
-        &self,
-        mentor: &Mentor,
-        audit: &AuditEntry,
-    ) -> Result<(), StoreError> {
+#[async_trait]
+impl MentorStore for SqlStore {
+    async fn insert_mentor(&self, mentor: &Mentor, audit: &AuditEntry) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await.map_err(db_error)?;
         sqlx::query("INSERT INTO mentors (id, name, email, created_at) VALUES ($1, $2, $3, $4)")
             .bind(mentor.id.to_string())
@@ -44,7 +43,7 @@ impl SqlStore {
         tx.commit().await.map_err(db_error)
     }
 
-    pub(crate) async fn list_mentors(&self) -> Result<Vec<Mentor>, StoreError> {
+    async fn mentors(&self) -> Result<Vec<Mentor>, StoreError> {
         let rows = sqlx::query(
             "SELECT m.id, m.name, m.email, m.created_at, \
                     (SELECT COUNT(*) FROM mentor_assignments a WHERE a.mentor_id = m.id) AS members \
@@ -56,7 +55,7 @@ impl SqlStore {
         rows.iter().map(mentor_from_row).collect()
     }
 
-    pub(crate) async fn assign(
+    async fn assign_mentor(
         &self,
         member: UserId,
         mentor: MentorId,

@@ -1,9 +1,11 @@
 //! The notification outbox: messages written with the fact they announce, unique per fact and
 //! channel, leased by the delivery worker and settled as delivered, retried or failed.
 
+use async_trait::async_trait;
 use sqlx::{Any, Transaction};
 use time::{Duration, OffsetDateTime};
 use tollgate_core::notification::{OutboxMessage, PendingMessage, Topic};
+use tollgate_core::store::OutboxStore;
 use tollgate_core::{StoreError, UserId};
 
 use crate::columns::{db_error, get, get_time, millis, parse};
@@ -46,8 +48,9 @@ fn topic(text: &str) -> Option<Topic> {
     .find(|t| t.as_str() == text)
 }
 
-impl SqlStore {
-    pub(crate) async fn claim_outbox(
+#[async_trait]
+impl OutboxStore for SqlStore {
+    async fn claim_messages(
         &self,
         now: OffsetDateTime,
         lease: Duration,
@@ -91,7 +94,7 @@ impl SqlStore {
             .collect()
     }
 
-    pub(crate) async fn settle_outbox(
+    async fn settle_message(
         &self,
         id: &str,
         delivered: bool,

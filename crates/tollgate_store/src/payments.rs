@@ -2,6 +2,7 @@
 //! payment grants its credits and any referral bonus in the same transaction, and a succeeded
 //! refund takes back its share of credits once, whichever events report it and how often.
 
+use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
@@ -12,6 +13,7 @@ use tollgate_core::payment::{
     NewPayment, NewRefund, Payment, PaymentKind, PaymentOutcome, PaymentStatus, Refund,
     RefundOutcome, RefundStatus,
 };
+use tollgate_core::store::PaymentStore;
 use tollgate_core::store::{Page, PaymentFilter, RefundAdmission};
 use tollgate_core::stripe::{
     CheckoutSessionId, StripeChargeId, StripePaymentIntentId, StripeRefundId,
@@ -115,8 +117,9 @@ async fn locked_payment(
     .transpose()
 }
 
-impl SqlStore {
-    pub(crate) async fn insert_new_payment(&self, p: &NewPayment) -> Result<(), StoreError> {
+#[async_trait]
+impl PaymentStore for SqlStore {
+    async fn insert_payment(&self, p: &NewPayment) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO payments (id, user_id, kind, package_id, amount, currency, credits, status, \
                  description, created_at, updated_at) \
@@ -137,7 +140,7 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(crate) async fn link_payment_to(
+    async fn link_payment(
         &self,
         payment: PaymentId,
         session: Option<&CheckoutSessionId>,
@@ -159,24 +162,7 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(crate) async fn find_payment(
-        &self,
-        column: &'static str,
-        key: &str,
-    ) -> Result<Option<Payment>, StoreError> {
-        sqlx::query(&format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE {column} = $1"
-        ))
-        .bind(key)
-        .fetch_optional(&self.read)
-        .await
-        .map_err(db_error)?
-        .as_ref()
-        .map(payment_from_row)
-        .transpose()
-    }
-
-    pub(crate) async fn list_payments(
+    async fn payments(
         &self,
         filter: &PaymentFilter,
         page: Page<PaymentId>,
@@ -198,7 +184,7 @@ impl SqlStore {
         rows.iter().map(payment_from_row).collect()
     }
 
-    pub(crate) async fn admit(
+    async fn admit_refund(
         &self,
         refund: &NewRefund,
         audit: &AuditEntry,
@@ -242,10 +228,11 @@ impl SqlStore {
         Ok(RefundAdmission::Admitted)
     }
 
-    pub(crate) async fn set_refund_stripe_id(
+    async fn link_refund(
         &self,
         refund: RefundId,
         stripe_refund: &StripeRefundId,
+        _now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         // An event may have created the row under Stripe's id already: keep that one.
         sqlx::query(
@@ -260,7 +247,7 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(crate) async fn mark_refund_failed(&self, refund: RefundId) -> Result<(), StoreError> {
+    async fn fail_refund(&self, refund: RefundId, _now: OffsetDateTime) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE refunds SET status = 'failed' WHERE id = $1 AND status = 'pending' AND settled_at IS NULL",
         )
@@ -269,6 +256,53 @@ impl SqlStore {
         .await
         .map_err(db_error)?;
         Ok(())
+    }
+
+    async fn payment(&self, id: PaymentId) -> Result<Option<Payment>, StoreError> {
+        self.find_payment("id", &id.to_string()).await
+    }
+
+    async fn payment_by_checkout(
+        &self,
+        session: &CheckoutSessionId,
+    ) -> Result<Option<Payment>, StoreError> {
+        self.find_payment("stripe_checkout_session_id", session.as_str())
+            .await
+    }
+
+    async fn payment_by_intent(
+        &self,
+        intent: &StripePaymentIntentId,
+    ) -> Result<Option<Payment>, StoreError> {
+        self.find_payment("stripe_payment_intent_id", intent.as_str())
+            .await
+    }
+
+    async fn refund(&self, id: RefundId) -> Result<Option<Refund>, StoreError> {
+        Ok(self.find_refunds("id", &id.to_string()).await?.pop())
+    }
+
+    async fn refunds_of(&self, payment: PaymentId) -> Result<Vec<Refund>, StoreError> {
+        self.find_refunds("payment_id", &payment.to_string()).await
+    }
+}
+
+impl SqlStore {
+    pub(crate) async fn find_payment(
+        &self,
+        column: &'static str,
+        key: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE {column} = $1"
+        ))
+        .bind(key)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_error)?
+        .as_ref()
+        .map(payment_from_row)
+        .transpose()
     }
 
     pub(crate) async fn find_refunds(

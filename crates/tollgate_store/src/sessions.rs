@@ -1,18 +1,18 @@
 //! Server-side sessions, looked up by the hash of the cookie token.
 
+use async_trait::async_trait;
 use time::OffsetDateTime;
 use tollgate_core::account::{SessionRecord, User};
+use tollgate_core::store::SessionStore;
 use tollgate_core::{Secret, StoreError, UserId};
 
 use crate::SqlStore;
 use crate::columns::{db_error, get, get_time, millis, parse};
 use crate::users::{USER_COLUMNS, user_from_row};
 
-impl SqlStore {
-    pub(crate) async fn insert_session_row(
-        &self,
-        session: &SessionRecord,
-    ) -> Result<(), StoreError> {
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -28,7 +28,7 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(crate) async fn find_session(
+    async fn session(
         &self,
         token_hash: &str,
         now: OffsetDateTime,
@@ -55,7 +55,7 @@ impl SqlStore {
         Ok(Some((session, user_from_row(&row)?)))
     }
 
-    pub(crate) async fn delete_session_row(&self, token_hash: &str) -> Result<(), StoreError> {
+    async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
             .execute(&self.write)
@@ -64,7 +64,7 @@ impl SqlStore {
         Ok(())
     }
 
-    pub(crate) async fn delete_expired(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(millis(now))
             .execute(&self.write)

@@ -1,8 +1,10 @@
 //! Users: insert with audit, lookups by id, email and external identity, listing.
 
+use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 use tollgate_core::account::{NewUser, Role, User};
+use tollgate_core::store::AccountStore;
 use tollgate_core::store::Page;
 use tollgate_core::{Email, StoreError, TenantId, UserId};
 
@@ -33,6 +35,87 @@ pub(crate) fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         created_at: get_time(row, "created_at")?,
         updated_at: get_time(row, "updated_at")?,
     })
+}
+
+#[async_trait]
+impl AccountStore for SqlStore {
+    async fn insert_user(
+        &self,
+        user: &NewUser,
+        audit: &tollgate_core::audit::AuditEntry,
+    ) -> Result<User, StoreError> {
+        let mut tx = self.write.begin().await.map_err(db_error)?;
+        let inserted = Self::insert_user_tx(&mut tx, user).await?;
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(inserted)
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn credentials_by_email(
+        &self,
+        email: &Email,
+    ) -> Result<Option<(User, Option<String>)>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, users.password_hash FROM users WHERE lower(email) = $1"
+        ))
+        .bind(email.as_str().to_lowercase())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_error)?;
+        row.map(|row| Ok((user_from_row(&row)?, get(&row, "password_hash")?)))
+            .transpose()
+    }
+
+    async fn user_by_external_id(&self, external_id: &str) -> Result<Option<User>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE external_id = $1"
+        ))
+        .bind(external_id)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_error)?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+    }
+
+    async fn users(&self, role: Option<Role>, page: Page<UserId>) -> Result<Vec<User>, StoreError> {
+        // Keyset pagination on (created_at, id), newest first: stays fast however deep the page.
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users \
+             WHERE ($1 IS NULL OR role = $1) \
+               AND ($2 IS NULL OR (created_at, id) < (SELECT created_at, id FROM users WHERE id = $2)) \
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        ))
+        .bind(role.map(Role::as_str))
+        .bind(page.before.map(|id| id.to_string()))
+        .bind(i64::from(page.limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_error)?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn count_users(&self, role: Option<Role>) -> Result<i64, StoreError> {
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM users WHERE ($1 IS NULL OR role = $1)")
+                .bind(role.map(Role::as_str))
+                .fetch_one(&self.read)
+                .await
+                .map_err(db_error)?;
+        Ok(count)
+    }
 }
 
 impl SqlStore {
@@ -83,93 +166,5 @@ impl SqlStore {
             created_at: crate::columns::from_millis(at)?,
             updated_at: crate::columns::from_millis(at)?,
         })
-    }
-
-    pub(crate) async fn insert_user_with_audit(
-        &self,
-        user: &NewUser,
-        audit: &tollgate_core::audit::AuditEntry,
-    ) -> Result<User, StoreError> {
-        let mut tx = self.write.begin().await.map_err(db_error)?;
-        let inserted = Self::insert_user_tx(&mut tx, user).await?;
-        insert_audit(&mut *tx, audit).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(inserted)
-    }
-
-    pub(crate) async fn find_user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(id.to_string())
-            .fetch_optional(&self.read)
-            .await
-            .map_err(db_error)?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
-    }
-
-    pub(crate) async fn find_credentials(
-        &self,
-        email: &Email,
-    ) -> Result<Option<(User, Option<String>)>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, users.password_hash FROM users WHERE lower(email) = $1"
-        ))
-        .bind(email.as_str().to_lowercase())
-        .fetch_optional(&self.read)
-        .await
-        .map_err(db_error)?;
-        row.map(|row| Ok((user_from_row(&row)?, get(&row, "password_hash")?)))
-            .transpose()
-    }
-
-    pub(crate) async fn find_user_by_external_id(
-        &self,
-        external_id: &str,
-    ) -> Result<Option<User>, StoreError> {
-        sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE external_id = $1"
-        ))
-        .bind(external_id)
-        .fetch_optional(&self.read)
-        .await
-        .map_err(db_error)?
-        .as_ref()
-        .map(user_from_row)
-        .transpose()
-    }
-
-    pub(crate) async fn list_users(
-        &self,
-        role: Option<Role>,
-        page: Page<UserId>,
-    ) -> Result<Vec<User>, StoreError> {
-        // Keyset pagination on (created_at, id), newest first: stays fast however deep the page.
-        let rows = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users \
-             WHERE ($1 IS NULL OR role = $1) \
-               AND ($2 IS NULL OR (created_at, id) < (SELECT created_at, id FROM users WHERE id = $2)) \
-             ORDER BY created_at DESC, id DESC LIMIT $3"
-        ))
-        .bind(role.map(Role::as_str))
-        .bind(page.before.map(|id| id.to_string()))
-        .bind(i64::from(page.limit))
-        .fetch_all(&self.read)
-        .await
-        .map_err(db_error)?;
-        rows.iter().map(user_from_row).collect()
-    }
-
-    pub(crate) async fn count_users_with_role(
-        &self,
-        role: Option<Role>,
-    ) -> Result<i64, StoreError> {
-        let (count,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM users WHERE ($1 IS NULL OR role = $1)")
-                .bind(role.map(Role::as_str))
-                .fetch_one(&self.read)
-                .await
-                .map_err(db_error)?;
-        Ok(count)
     }
 }

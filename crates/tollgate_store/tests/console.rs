@@ -16,7 +16,10 @@ use tollgate_core::stripe::{
     SubscriptionStatus,
 };
 use tollgate_core::subscription::{PaymentStatus, Subscription};
-use tollgate_core::{Email, MentorId, Store, StoreError, UserId};
+use tollgate_core::{
+    AccountStore, BillingStore, ConsoleStore, Email, InboxStore, MentorId, MentorStore, StoreError,
+    UserId,
+};
 use tollgate_store::SqlStore;
 use tollgate_store::testing::TestDatabase;
 

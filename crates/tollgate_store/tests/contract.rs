@@ -6,7 +6,10 @@ use tollgate_core::account::{NewUser, Role, SessionRecord};
 use tollgate_core::api_key::{ApiKey, NewApiKey};
 use tollgate_core::audit::{Actor, AuditEntry};
 use tollgate_core::store::Page;
-use tollgate_core::{ApiKeyId, Email, Secret, Store, StoreError, UserId};
+use tollgate_core::{
+    AccountStore, ApiKeyId, ApiKeyStore, AuditStore, BillingStore, Email, HealthStore, InboxStore,
+    OutboxStore, Secret, SessionStore, StoreError, UserId,
+};
 use tollgate_store::SqlStore;
 use tollgate_store::testing::TestDatabase;
 

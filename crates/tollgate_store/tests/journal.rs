@@ -2,7 +2,7 @@
 //! webhook events (appended and synced, then folded into rows before any read).
 
 use time::{Duration, OffsetDateTime};
-use tollgate_core::Store;
+use tollgate_core::InboxStore;
 use tollgate_core::inbox::{EventStatus, NewEvent};
 use tollgate_core::store::Page;
 use tollgate_core::stripe::StripeEventId;

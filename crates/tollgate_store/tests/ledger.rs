@@ -15,7 +15,9 @@ use tollgate_core::payment::{
 use tollgate_core::store::{Page, SyncChanges};
 use tollgate_core::stripe::StripeRefundId;
 use tollgate_core::usage::{Meter, UsageOutcome, UsageRequest};
-use tollgate_core::{Email, PaymentId, Store, UserId};
+use tollgate_core::{
+    AccountStore, BillingStore, Email, LedgerStore, PaymentId, PaymentStore, UserId,
+};
 use tollgate_store::SqlStore;
 use tollgate_store::testing::TestDatabase;
 

@@ -4,9 +4,9 @@
 //! `cargo test -p tollgate_store --test members_at_scale -- --ignored --nocapture`.
 
 use std::time::{Duration, Instant};
+use tollgate_core::ConsoleStore;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use tollgate_core::Store;
 use tollgate_core::member::{MemberQuery, MemberSort};
 use tollgate_core::subscription::PaymentStatus;
 use tollgate_store::testing::TestDatabase;

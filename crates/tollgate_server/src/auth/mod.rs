@@ -6,5 +6,6 @@ pub mod extract;
 pub mod hashing;
 pub mod jwt;
 pub mod rate_limit;
+pub mod sign_in;
 
 pub use extract::{Admin, AuthMethod, Authenticated};

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tollgate_core::account::{self, AccountError, Role};
 use tollgate_core::api_key::{self, ApiKeyError};
 use tollgate_core::billing::{BillingError, CheckoutUrls};
-use tollgate_core::credits::Purchase;
+use tollgate_core::credits::{self, Purchase};
 use tollgate_core::invoice::Invoice;
 use tollgate_core::payment::Payment;
 use tollgate_core::stripe::{CheckoutSessionId, SubscriptionStatus};
@@ -24,7 +24,7 @@ use super::format::{date, datetime, money, plan_price};
 use super::session::{MaybeVisitor, OpenForm, SignedForm, Visitor, form_token};
 use super::{Layout, PageError, html, notice, see_other};
 use crate::auth::cookie;
-use crate::auth::hashing::BlockingPool;
+use crate::auth::sign_in::{self, Refusal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -165,42 +165,25 @@ pub async fn signup(
         ))
     };
     let ip = crate::routes::client_ip(&state, &headers, peer);
-    if let Err(wait) = state.limits.signup_per_ip.hit(&ip.to_string()) {
-        return again(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many sign-ups from here; try again in {wait} s."),
-        );
-    }
-    let Ok(email) = Email::parse(&form.email) else {
-        return again(
-            StatusCode::BAD_REQUEST,
-            "Enter a valid email address.".into(),
-        );
-    };
+    let email = Email::parse(&form.email).ok();
     let password = Secret::new(form.password.clone());
-    match account::register(
-        state.store.as_ref(),
-        state.clock.as_ref(),
-        &state.policy,
-        &BlockingPool,
-        account::Registration {
-            email,
-            password,
-            role: Role::User,
-            actor: None,
-            signup: crate::routes::accounts::signup_extras(&state, None).await?,
-        },
-    )
-    .await
-    {
+    match sign_in::sign_up(&state, ip, email, password, None).await {
         Ok(user) => {
             tracing::info!(user.id = %user.id, "user signed up on the page");
             open_session(&state, &user, &next).await
         }
-        Err(AccountError::WeakPassword(e)) => {
+        Err(Refusal::Limited { retry_after_secs }) => again(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many sign-ups from here; try again in {retry_after_secs} s."),
+        ),
+        Err(Refusal::NotAnEmail) => again(
+            StatusCode::BAD_REQUEST,
+            "Enter a valid email address.".into(),
+        ),
+        Err(Refusal::Account(AccountError::WeakPassword(e))) => {
             again(StatusCode::BAD_REQUEST, format!("The password {e}."))
         }
-        Err(AccountError::EmailUnavailable) => again(
+        Err(Refusal::Account(AccountError::EmailUnavailable)) => again(
             StatusCode::CONFLICT,
             AccountError::EmailUnavailable.to_string(),
         ),
@@ -226,35 +209,18 @@ pub async fn login(
         ))
     };
     let ip = crate::routes::client_ip(&state, &headers, peer);
-    let limited = |wait: u64| format!("Too many attempts; try again in {wait} s.");
-    if let Err(wait) = state.limits.login_per_ip.hit(&ip.to_string()) {
-        return again(StatusCode::TOO_MANY_REQUESTS, limited(wait));
-    }
-    let Ok(email) = Email::parse(&form.email) else {
-        return again(
+    let email = Email::parse(&form.email).ok();
+    let password = Secret::new(form.password.clone());
+    match sign_in::log_in(&state, ip, email.as_ref(), &password).await {
+        Ok(user) => open_session(&state, &user, &next).await,
+        Err(Refusal::Limited { retry_after_secs }) => again(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many attempts; try again in {retry_after_secs} s."),
+        ),
+        Err(Refusal::NotAnEmail | Refusal::Account(AccountError::InvalidCredentials)) => again(
             StatusCode::UNAUTHORIZED,
             AccountError::InvalidCredentials.to_string(),
-        );
-    };
-    // Counted per email whether or not an account has it, as the JSON login does.
-    let account_key = email.as_str().to_string();
-    let failures = &state.limits.login_failures_per_account;
-    if let Err(wait) = failures.check(&account_key) {
-        return again(StatusCode::TOO_MANY_REQUESTS, limited(wait));
-    }
-    let password = Secret::new(form.password.clone());
-    match account::authenticate(state.store.as_ref(), &BlockingPool, &email, &password).await {
-        Ok(user) => {
-            failures.reset(&account_key);
-            open_session(&state, &user, &next).await
-        }
-        Err(AccountError::InvalidCredentials) => {
-            let _ = failures.hit(&account_key);
-            again(
-                StatusCode::UNAUTHORIZED,
-                AccountError::InvalidCredentials.to_string(),
-            )
-        }
+        ),
         Err(other) => Err(ApiError::from(other).into()),
     }
 }
@@ -441,7 +407,7 @@ impl CreditPaymentLine {
 
 async fn credits_view(state: &AppState, user: UserId) -> Result<CreditsView, PageError> {
     let billing = state.billing();
-    let balance = billing.balance(user).await?;
+    let balance = credits::balance(state.store.as_ref(), user).await?;
     let usage = billing.usage(user).await?;
     let referral = billing.referral(user).await?;
     let payments = billing.payments_of(user, 20).await?;

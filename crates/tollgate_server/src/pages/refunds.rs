@@ -5,6 +5,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
+use tollgate_core::credits;
 use tollgate_core::payment::Payment;
 use tollgate_core::{PaymentId, UserId};
 
@@ -49,7 +50,10 @@ pub async fn member_payments(
     user: UserId,
 ) -> Result<(i64, Vec<PaymentRow>), PageError> {
     let billing = state.billing();
-    let balance = billing.balance(user).await?.balance.credits;
+    let balance = credits::balance(state.store.as_ref(), user)
+        .await?
+        .balance
+        .credits;
     let payments = billing.payments_of(user, 50).await?;
     Ok((balance, payments.iter().map(PaymentRow::of).collect()))
 }

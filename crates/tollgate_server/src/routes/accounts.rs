@@ -7,12 +7,12 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tollgate_core::account::{self, AccountError, NewSession, Role, User};
+use tollgate_core::account::{self, NewSession, User};
 use tollgate_core::{Email, Secret};
 
 use super::client_ip;
 use crate::auth::cookie;
-use crate::auth::hashing::BlockingPool;
+use crate::auth::sign_in;
 use crate::auth::{AuthMethod, Authenticated};
 use crate::error::ApiError;
 use crate::json::ApiJson;
@@ -32,21 +32,6 @@ pub struct SignupBody {
     password: Secret,
     /// A member's referral code (seed 002): recorded as who referred this member.
     referral_code: Option<String>,
-}
-
-/// What a sign-up brings: its referrer, if the code names one, and the trial credits.
-pub(crate) async fn signup_extras(
-    state: &AppState,
-    referral_code: Option<&str>,
-) -> Result<account::Signup, ApiError> {
-    let referred_by = match referral_code.map(str::trim).filter(|c| !c.is_empty()) {
-        Some(code) => Some(state.billing().referrer(code).await?),
-        None => None,
-    };
-    Ok(account::Signup {
-        referred_by,
-        credits: state.credits.signup_credits,
-    })
 }
 
 #[derive(Serialize)]
@@ -83,23 +68,12 @@ pub async fn signup(
     ApiJson(body): ApiJson<SignupBody>,
 ) -> Result<Response, ApiError> {
     let ip = client_ip(&state, &headers, peer);
-    state
-        .limits
-        .signup_per_ip
-        .hit(&ip.to_string())
-        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
-    let user = account::register(
-        state.store.as_ref(),
-        state.clock.as_ref(),
-        &state.policy,
-        &BlockingPool,
-        account::Registration {
-            email: body.email,
-            password: body.password,
-            role: Role::User,
-            actor: None,
-            signup: signup_extras(&state, body.referral_code.as_deref()).await?,
-        },
+    let user = sign_in::sign_up(
+        &state,
+        ip,
+        Some(body.email),
+        body.password,
+        body.referral_code.as_deref(),
     )
     .await?;
     tracing::info!(user.id = %user.id, "user signed up");
@@ -124,42 +98,16 @@ pub async fn login(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
-    let limited = |retry_after_secs| ApiError::RateLimited { retry_after_secs };
     let ip = client_ip(&state, &headers, peer);
-    state
-        .limits
-        .login_per_ip
-        .hit(&ip.to_string())
-        .map_err(limited)?;
-    // Counted per email whether or not an account has it, so the limit reveals nothing.
-    let account_key = body.email.as_str().to_string();
-    let failures = &state.limits.login_failures_per_account;
-    failures.check(&account_key).map_err(limited)?;
-    let found = account::authenticate(
+    let user = sign_in::log_in(&state, ip, Some(&body.email), &body.password).await?;
+    let session = account::start_session(
         state.store.as_ref(),
-        &BlockingPool,
-        &body.email,
-        &body.password,
+        state.clock.as_ref(),
+        &state.policy,
+        &user,
     )
-    .await;
-    match found {
-        Ok(user) => {
-            failures.reset(&account_key);
-            let session = account::start_session(
-                state.store.as_ref(),
-                state.clock.as_ref(),
-                &state.policy,
-                &user,
-            )
-            .await?;
-            Ok(session_response(&state, StatusCode::OK, &user, &session))
-        }
-        Err(AccountError::InvalidCredentials) => {
-            let _ = failures.hit(&account_key);
-            Err(ApiError::InvalidCredentials)
-        }
-        Err(other) => Err(other.into()),
-    }
+    .await?;
+    Ok(session_response(&state, StatusCode::OK, &user, &session))
 }
 
 pub async fn logout(

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tollgate_core::account::Role;
 use tollgate_core::coupon::Redemption;
-use tollgate_core::credits::Purchase;
+use tollgate_core::credits::{self, Purchase};
 use tollgate_core::payment::PaymentStatus;
 use tollgate_core::store::{Page, PaymentFilter};
 use tollgate_core::stripe::StripePaymentIntentId;
@@ -218,7 +218,7 @@ pub async fn balance(
     State(state): State<AppState>,
     caller: Authenticated,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.billing().balance(caller.user.id).await?).into_response())
+    Ok(Json(credits::balance(state.store.as_ref(), caller.user.id).await?).into_response())
 }
 
 pub async fn ledger(

@@ -269,7 +269,7 @@ async fn a_server_restarted_on_an_existing_database_keeps_its_data() {
 
 impl TestApp {
     async fn store_keys_of(&self, email: &str) -> Vec<tollgate_core::api_key::ApiKey> {
-        use tollgate_core::Store;
+        use tollgate_core::{AccountStore, ApiKeyStore};
         let email = tollgate_core::Email::parse(email).expect("email");
         let (user, _) = self
             .store

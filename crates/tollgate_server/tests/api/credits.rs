@@ -101,7 +101,7 @@ impl TestApp {
 
     /// The ledger is whole: `tollgate ledger verify`'s check finds nothing.
     async fn assert_ledger_whole(&self) {
-        let discrepancies = tollgate_core::Store::verify_ledger(&self.store)
+        let discrepancies = tollgate_core::LedgerStore::verify_ledger(&self.store)
             .await
             .expect("verify");
         assert!(discrepancies.is_empty(), "{discrepancies:?}");

@@ -114,7 +114,7 @@ async fn expired_wrong_audience_wrong_issuer_bad_signature_and_alg_none_tokens_a
                 "{case}"
             );
         }
-        let users = tollgate_core::Store::count_users(&app.store, None)
+        let users = tollgate_core::AccountStore::count_users(&app.store, None)
             .await
             .expect("count");
         assert_eq!(users, 0, "no rejected token provisioned a user");

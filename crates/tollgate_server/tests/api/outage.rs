@@ -5,7 +5,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::Executor;
-use tollgate_core::Store;
+use tollgate_core::InboxStore;
 use tollgate_core::store::Page;
 use tollgate_store::Backend;
 use tollgate_store::testing::TestDatabase;

@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tollgate_core::Store;
+use tollgate_core::{BillingStore, InboxStore};
 
 use crate::support::{TestApp, browser, error_of, settle};
 
@@ -210,7 +210,7 @@ async fn cancel_at_period_end_keeps_access_and_resume_undoes_it() {
         // The answer is Stripe's snapshot at once; the stored state may lag it for a moment
         // while the worker applies a webhook of the step before, whose fetch reached Stripe
         // before this change did (their windows overlap, so the worker fetches it again:
-        // ARCHITECTURE.md), so this waits for where it ends.
+        // docs/inbox.md), so this waits for where it ends.
         let summary = app
             .wait_for_summary(&client, "cancel_at_period_end", |summary| {
                 summary["subscription"]["cancel_at_period_end"] == true

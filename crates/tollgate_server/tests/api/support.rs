@@ -295,7 +295,7 @@ pub async fn settle(app: &TestApp) {
             .filter(|d| d["outcome"] == "succeeded")
             .filter_map(|d| d["event_id"].as_str().map(String::from))
             .collect();
-        let received = tollgate_core::Store::events(
+        let received = tollgate_core::InboxStore::events(
             &app.store,
             Some(tollgate_core::inbox::EventStatus::Received),
             tollgate_core::store::Page {

@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
-use tollgate_core::Store;
+use tollgate_core::InboxStore;
 use tollgate_core::inbox::EventStatus;
 use tollgate_core::store::Page;
 

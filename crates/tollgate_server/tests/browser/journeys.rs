@@ -1,8 +1,8 @@
 //! The journeys of issue 6, each in its own server and browser.
 
 use serde_json::json;
-use tollgate_core::Store;
 use tollgate_core::subscription::current;
+use tollgate_core::{BillingStore, ConsoleStore, LedgerStore};
 use tollgate_server::pages::format;
 
 use crate::Journey;

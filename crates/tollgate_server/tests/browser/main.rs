@@ -14,7 +14,7 @@ mod webdriver;
 use std::sync::OnceLock;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
-use tollgate_core::Store;
+use tollgate_core::AccountStore;
 use tollgate_store::testing::TestDatabase;
 
 use app::{PASSWORD, TestApp};
