@@ -41,6 +41,28 @@ pub struct Entry<'a> {
     pub pending: bool,
 }
 
+impl<'a> Entry<'a> {
+    /// A movement available at once and without fees: refunds, reversals, transfers, payouts.
+    pub fn settled(
+        kind: &'static str,
+        amount: i64,
+        currency: &'a str,
+        source: &'a str,
+        created: i64,
+    ) -> Self {
+        Entry {
+            kind,
+            amount,
+            currency,
+            source,
+            fees: Vec::new(),
+            description: None,
+            created,
+            pending: false,
+        }
+    }
+}
+
 /// Records a balance transaction on `acct`; returns its id.
 pub fn record(st: &mut State, acct: &str, entry: Entry<'_>) -> String {
     let id = st.new_id("txn_");

@@ -466,16 +466,7 @@ fn reverse(
     balance::record(
         st,
         &destination,
-        Entry {
-            kind: "payment_refund",
-            amount: -amount,
-            currency: &currency,
-            source: &pyr,
-            fees: Vec::new(),
-            description: None,
-            created: now,
-            pending: false,
-        },
+        Entry::settled("payment_refund", -amount, &currency, &pyr, now),
     );
     let reversal = json!({
         "id": trr, "object": "transfer_reversal", "amount": amount, "balance_transaction": back, "created": now,
@@ -555,16 +546,7 @@ fn give_back_fee(
     let txn = balance::record(
         st,
         PLATFORM,
-        Entry {
-            kind: "application_fee_refund",
-            amount: -amount,
-            currency: &currency,
-            source: &fr,
-            fees: Vec::new(),
-            description: None,
-            created: now,
-            pending: false,
-        },
+        Entry::settled("application_fee_refund", -amount, &currency, &fr, now),
     );
     balance::record(
         st,
@@ -635,16 +617,7 @@ pub fn settle_refund(
     let txn = balance::record(
         st,
         acct,
-        Entry {
-            kind: "refund",
-            amount: -amount,
-            currency: &currency,
-            source: refund_id,
-            fees: Vec::new(),
-            description: None,
-            created: now,
-            pending: false,
-        },
+        Entry::settled("refund", -amount, &currency, refund_id, now),
     );
     if refund_fee && let Some(fee_id) = ch["application_fee"].as_str() {
         let fee = st.get(PLATFORM, "application_fee", fee_id)?;
