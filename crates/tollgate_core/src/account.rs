@@ -15,6 +15,8 @@ use crate::{Clock, Email, Secret, TenantId, UserId, token};
 pub enum Role {
     User,
     Admin,
+    /// Administers one tenant of the platform (its `tenant_id`), nothing else.
+    TenantAdmin,
 }
 
 impl Role {
@@ -22,6 +24,7 @@ impl Role {
         match self {
             Role::User => "user",
             Role::Admin => "admin",
+            Role::TenantAdmin => "tenant_admin",
         }
     }
 
@@ -29,6 +32,7 @@ impl Role {
         match text {
             "user" => Some(Role::User),
             "admin" => Some(Role::Admin),
+            "tenant_admin" => Some(Role::TenantAdmin),
             _ => None,
         }
     }
@@ -136,6 +140,18 @@ pub async fn register(
     hashing: &dyn password::Hashing,
     registration: Registration,
 ) -> Result<User, AccountError> {
+    register_in(store, clock, policy, hashing, registration, None).await
+}
+
+/// `register`, for an account that belongs to a tenant (a tenant admin).
+pub(crate) async fn register_in(
+    store: &dyn AccountStore,
+    clock: &dyn Clock,
+    policy: &AccountPolicy,
+    hashing: &dyn password::Hashing,
+    registration: Registration,
+    tenant_id: Option<TenantId>,
+) -> Result<User, AccountError> {
     let Registration {
         email,
         password,
@@ -152,19 +168,23 @@ pub async fn register(
         password_hash: Some(password_hash),
         external_id: None,
         role,
-        tenant_id: None,
+        tenant_id,
         created_at: now,
         signup,
     };
     let action = match role {
         Role::Admin => "admin.create",
+        Role::TenantAdmin => "tenant_admin.create",
         Role::User => "user.signup",
     };
     let audit = AuditEntry::new(
         actor.unwrap_or(Actor::User(new.id)),
         action,
         format!("user:{}", new.id),
-        serde_json::json!({ "role": role.as_str() }),
+        match tenant_id {
+            Some(tenant) => serde_json::json!({ "role": role.as_str(), "tenant_id": tenant }),
+            None => serde_json::json!({ "role": role.as_str() }),
+        },
         now,
     );
     Ok(store.insert_user(&new, &audit).await?)

@@ -48,7 +48,8 @@ pub struct NewConnectedAccount {
 }
 
 /// What Stripe still needs before the account may take payments or be paid out.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Requirements {
     pub currently_due: Vec<String>,
     pub eventually_due: Vec<String>,
@@ -58,7 +59,7 @@ pub struct Requirements {
 }
 
 /// A connected account as Stripe reports it: the fields platforms gate on, never inferred locally.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct AccountSnapshot {
     pub id: StripeAccountId,
     pub charges_enabled: bool,

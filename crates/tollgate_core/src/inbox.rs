@@ -85,6 +85,15 @@ pub fn is_handled(event_type: &str) -> bool {
     event_type.starts_with("customer.subscription.")
         || matches!(
             event_type,
+            "account.updated"
+                | "capability.updated"
+                | "account.application.deauthorized"
+                | "account.external_account.created"
+                | "account.external_account.updated"
+                | "account.external_account.deleted"
+        )
+        || matches!(
+            event_type,
             "customer.created" | "customer.updated" | "customer.deleted"
         )
         || event_type.starts_with("checkout.session.")
@@ -131,7 +140,7 @@ mod tests {
             "charge.succeeded",
             "payment_intent.created",
             "customer.discount.created",
-            "account.updated",
+            "account.application.authorized",
         ] {
             assert!(!is_handled(ignored), "{ignored}");
         }

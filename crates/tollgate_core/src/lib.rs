@@ -8,9 +8,11 @@ pub mod audit;
 pub mod billing;
 pub mod clock;
 pub mod connect;
+pub mod connect_sync;
 pub mod coupon;
 pub mod credits;
 pub mod email;
+pub mod fee;
 pub mod id;
 pub mod inbox;
 pub mod invoice;
@@ -30,6 +32,7 @@ pub mod store;
 pub mod stripe;
 pub mod subscription;
 pub mod sync;
+pub mod tenant;
 pub mod token;
 pub mod usage;
 
@@ -40,5 +43,5 @@ pub use secret::Secret;
 pub use store::{
     AccountStore, ApiKeyStore, AuditStore, BillingStore, ConsoleStore, CouponStore, HealthStore,
     InboxStore, LedgerStore, MentorStore, OutboxStore, PaymentStore, SessionStore, Store,
-    StoreError,
+    StoreError, TenantStore,
 };

@@ -7,7 +7,9 @@ use time::OffsetDateTime;
 use crate::account::{NewUser, Role, SessionRecord, User};
 use crate::api_key::{ApiKey, NewApiKey};
 use crate::audit::AuditEntry;
+use crate::connect::AccountSnapshot;
 use crate::coupon::{Coupon, Redemption};
+use crate::fee::FeePolicy;
 use crate::inbox::{EventStatus, InboxEvent, NewEvent, Settlement};
 use crate::invoice::Invoice;
 use crate::ledger::{Balance, Discrepancy, LedgerEntry};
@@ -18,11 +20,13 @@ use crate::payment::{
     NewPayment, NewRefund, Payment, PaymentOutcome, PaymentStatus, Refund, RefundOutcome,
 };
 use crate::stripe::{
-    CheckoutSessionId, StripeCustomerId, StripeEventId, StripePaymentIntentId, StripeRefundId,
+    CheckoutSessionId, StripeAccountId, StripeCustomerId, StripeEventId, StripePaymentIntentId,
+    StripeRefundId,
 };
 use crate::subscription::Subscription;
+use crate::tenant::{Tenant, TenantScope};
 use crate::usage::{Consumption, UsageRequest};
-use crate::{ApiKeyId, Email, EntryId, MentorId, PaymentId, RefundId, UserId};
+use crate::{ApiKeyId, Email, EntryId, MentorId, PaymentId, RefundId, TenantId, UserId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -464,6 +468,75 @@ pub trait ConsoleStore: Send + Sync {
     async fn audit_about(&self, subject: &str, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
+/// Tenants of a platform (seed 003). Every read or write of one tenant's rows takes its
+/// `TenantScope`; only the platform-wide listing and the worker's lookup by account do not.
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// Inserts a tenant and its audit entry in one transaction.
+    async fn insert_tenant(&self, tenant: &Tenant, audit: &AuditEntry) -> Result<(), StoreError>;
+
+    async fn tenant(&self, scope: &TenantScope) -> Result<Option<Tenant>, StoreError>;
+
+    /// Every tenant, newest first (the platform admin's listing).
+    async fn tenants(&self, page: Page<TenantId>) -> Result<Vec<Tenant>, StoreError>;
+
+    /// The tenant whose connected account this is: how the worker routes a Connect event.
+    async fn tenant_by_account(
+        &self,
+        account: &StripeAccountId,
+    ) -> Result<Option<Tenant>, StoreError>;
+
+    /// Sets the fee policy and writes the audit entry; `None` when there is no such tenant.
+    async fn update_tenant_fees(
+        &self,
+        scope: &TenantScope,
+        fees: FeePolicy,
+        now: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> Result<Option<Tenant>, StoreError>;
+
+    /// Links the tenant's connected account; the first link wins (a second account is never
+    /// attached, whatever races), and the linked one is returned.
+    async fn link_tenant_account(
+        &self,
+        scope: &TenantScope,
+        account: &StripeAccountId,
+        kind: &str,
+        now: OffsetDateTime,
+    ) -> Result<StripeAccountId, StoreError>;
+
+    /// Stores the account's state as fetched at `fetched_at`, unless a later fetch is stored
+    /// already; settles `event` as processed in the same transaction. Returns whether it wrote.
+    async fn record_account_state(
+        &self,
+        scope: &TenantScope,
+        snapshot: &AccountSnapshot,
+        fetched_at: OffsetDateTime,
+        event: Option<&StripeEventId>,
+    ) -> Result<bool, StoreError>;
+
+    /// Settles an event of an account no tenant has as ignored and lists it as unrouted, in one
+    /// transaction; it is never applied.
+    async fn record_unrouted(
+        &self,
+        event: &StripeEventId,
+        account: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// The newest unrouted events, for the platform console.
+    async fn unrouted_events(&self, limit: u32) -> Result<Vec<InboxEvent>, StoreError>;
+
+    /// Marks the tenant deauthorized with its audit entry, settling `event`, in one transaction.
+    async fn deauthorize_tenant(
+        &self,
+        scope: &TenantScope,
+        now: OffsetDateTime,
+        audit: &AuditEntry,
+        event: Option<&StripeEventId>,
+    ) -> Result<(), StoreError>;
+}
+
 /// Declares `Store`, the sum of the role traits, and implements it for whatever has them all.
 macro_rules! sum_of_roles {
     ($(#[$meta:meta])* $($role:ident),+ $(,)?) => {
@@ -491,4 +564,5 @@ sum_of_roles!(
     CouponStore,
     MentorStore,
     ConsoleStore,
+    TenantStore,
 );

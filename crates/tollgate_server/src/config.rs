@@ -11,7 +11,9 @@ use tollgate_core::Secret;
 use tollgate_core::secret::REDACTED;
 use tollgate_stripe::pacing::Pacing;
 
+mod connect;
 mod credits;
+pub use connect::ConnectConfig;
 pub use credits::{CreditsConfig, UsageConfig};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -28,6 +30,7 @@ pub struct Config {
     pub plans: Vec<PlanConfig>,
     pub credits: CreditsConfig,
     pub usage: UsageConfig,
+    pub connect: ConnectConfig,
 }
 
 impl Default for Config {
@@ -43,6 +46,7 @@ impl Default for Config {
             plans: vec![PlanConfig::membership()],
             credits: CreditsConfig::default(),
             usage: UsageConfig::default(),
+            connect: ConnectConfig::default(),
         }
     }
 }
@@ -469,6 +473,21 @@ const ENVIRONMENT: &[(&str, &str, Kind)] = &[
         "stripe.webhook_secrets",
         Kind::List,
     ),
+    (
+        "STRIPE_CONNECT_WEBHOOK_SECRET",
+        "connect.webhook_secrets",
+        Kind::List,
+    ),
+    (
+        "STRIPE_WEBHOOK_SECRET_THIN",
+        "connect.thin_webhook_secrets",
+        Kind::List,
+    ),
+    (
+        "TOLLGATE_CONNECT_ACCOUNT_KIND",
+        "connect.account_kind",
+        Kind::Str,
+    ),
     ("TOLLGATE_STRIPE_API_BASE", "stripe.api_base", Kind::Str),
     (
         "TOLLGATE_STRIPE_WEBHOOK_TOLERANCE_SECONDS",
@@ -692,6 +711,7 @@ impl Config {
         validate_plans(&self.plans)?;
         self.credits.validate()?;
         self.usage.validate()?;
+        self.connect.validate()?;
         if self.worker.batch_size == 0
             || self.worker.concurrency == 0
             || self.worker.max_attempts == 0

@@ -311,3 +311,43 @@ impl From<tollgate_core::mentor::MentorError> for ApiError {
         }
     }
 }
+
+impl From<tollgate_core::tenant::TenantError> for ApiError {
+    fn from(error: tollgate_core::tenant::TenantError) -> Self {
+        use tollgate_core::fee::FeePolicyError;
+        use tollgate_core::tenant::TenantError;
+        let message = error.to_string();
+        match error {
+            TenantError::InvalidName => ApiError::invalid_field("name", message),
+            TenantError::InvalidEmail => ApiError::invalid_field("email", message),
+            TenantError::InvalidCountry => ApiError::invalid_field("country", message),
+            TenantError::Fee(FeePolicyError::Bps) => {
+                ApiError::invalid_field("application_fee_bps", message)
+            }
+            TenantError::Fee(FeePolicyError::Fixed) => {
+                ApiError::invalid_field("application_fee_fixed", message)
+            }
+            TenantError::PasswordRequired => ApiError::invalid_field("password", message),
+            TenantError::UnknownTenant => ApiError::NotFound,
+            TenantError::NoAccount => ApiError::Conflict {
+                code: "connect_account_missing",
+                message,
+            },
+            TenantError::Deauthorized => ApiError::Conflict {
+                code: "tenant_deauthorized",
+                message,
+            },
+            TenantError::AccountNotReady { missing } => ApiError::Conflict {
+                code: "connect_account_not_ready",
+                message: if missing.is_empty() {
+                    format!("{message}: Stripe is still reviewing it")
+                } else {
+                    format!("{message}: Stripe still needs {}", missing.join(", "))
+                },
+            },
+            TenantError::Account(e) => e.into(),
+            TenantError::Stripe(e) => e.into(),
+            TenantError::Store(e) => e.into(),
+        }
+    }
+}

@@ -7,9 +7,11 @@ use tokio::sync::Notify;
 use tollgate_core::account::AccountPolicy;
 use tollgate_core::api_key::KeyMode;
 use tollgate_core::billing::Billing;
+use tollgate_core::connect::ConnectApi;
 use tollgate_core::credits::CreditPolicy;
 use tollgate_core::plan::Catalog;
 use tollgate_core::stripe::StripeApi;
+use tollgate_core::tenant::Tenants;
 use tollgate_core::usage::UsagePolicy;
 use tollgate_core::{Clock, Store};
 use tollgate_stripe::webhook::WebhookVerifier;
@@ -29,10 +31,14 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub stripe: Arc<dyn StripeApi>,
+    /// Stripe Connect: tenants' connected accounts, and the API as one of them.
+    pub connect: Arc<dyn ConnectApi>,
     pub catalog: Catalog,
     pub credits: CreditPolicy,
     pub usage: UsagePolicy,
     pub webhooks: WebhookVerifier,
+    /// The Connect endpoint's verifier: events of connected accounts.
+    pub connect_webhooks: WebhookVerifier,
     /// Whether Stripe is tollgate's own emulator (pages show a test-mode banner).
     pub emulated: bool,
     /// Test mode only: the test clock new customers live on.
@@ -60,8 +66,10 @@ impl std::ops::Deref for AppState {
 /// The Stripe side of the state, made at start-up (see `serve::start`).
 pub struct StripeSide {
     pub stripe: Arc<dyn StripeApi>,
+    pub connect: Arc<dyn ConnectApi>,
     pub catalog: Catalog,
     pub webhooks: WebhookVerifier,
+    pub connect_webhooks: WebhookVerifier,
     pub emulated: bool,
     pub test_clock: Option<String>,
 }
@@ -94,10 +102,12 @@ impl AppState {
             store,
             clock,
             stripe: stripe.stripe,
+            connect: stripe.connect,
             catalog: stripe.catalog,
             credits: config.credits.policy(),
             usage: config.usage.policy(),
             webhooks: stripe.webhooks,
+            connect_webhooks: stripe.connect_webhooks,
             emulated: stripe.emulated,
             test_clock: stripe.test_clock,
             channels,
@@ -118,6 +128,17 @@ impl AppState {
             credits: &self.credits,
             usage: &self.usage,
             test_clock: self.test_clock.as_deref(),
+        }
+    }
+
+    /// The tenant use-cases over this state's ports.
+    pub fn tenants(&self) -> Tenants<'_> {
+        Tenants {
+            store: self.store.as_ref(),
+            accounts: self.store.as_ref(),
+            connect: self.connect.as_ref(),
+            clock: self.clock.as_ref(),
+            account_kind: self.config.connect.account_kind(),
         }
     }
 

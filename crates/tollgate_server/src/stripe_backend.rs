@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tollgate_core::connect::ConnectApi;
 use tollgate_core::plan::Catalog;
 use tollgate_core::stripe::{NewProductPrice, StripeApi};
 use tollgate_core::{Secret, token};
@@ -37,6 +38,8 @@ pub async fn connect(
 ) -> Result<(StripeSide, Option<stripe_emulator::RunningEmulator>), BackendError> {
     let tolerance = Duration::from_secs(config.stripe.webhook_tolerance_seconds);
     let mut secrets = config.stripe.webhook_secrets.clone();
+    secrets.extend(config.connect.thin_webhook_secrets.iter().cloned());
+    let mut connect_secrets = config.connect.webhook_secrets.clone();
     let (client_config, emulator) = match &config.stripe.secret_key {
         Some(key) => {
             let mut client = StripeClientConfig::new(key.clone());
@@ -46,6 +49,7 @@ pub async fn connect(
         }
         None => {
             let secret = format!("whsec_{}", token::generate().expose());
+            let connect_secret = format!("whsec_{}", token::generate().expose());
             let host = if own_addr.ip().is_unspecified() {
                 "127.0.0.1".to_string()
             } else {
@@ -53,12 +57,25 @@ pub async fn connect(
             };
             let emulator = stripe_emulator::start(stripe_emulator::EmulatorConfig {
                 bind: config.emulator.bind,
-                webhook_endpoints: vec![stripe_emulator::WebhookEndpointConfig {
-                    url: format!("http://{host}:{}/api/v1/stripe/webhook", own_addr.port()),
-                    secret: secret.clone(),
-                    enabled_events: vec!["*".to_string()],
-                    ..Default::default()
-                }],
+                webhook_endpoints: vec![
+                    stripe_emulator::WebhookEndpointConfig {
+                        url: format!("http://{host}:{}/api/v1/stripe/webhook", own_addr.port()),
+                        secret: secret.clone(),
+                        enabled_events: vec!["*".to_string()],
+                        ..Default::default()
+                    },
+                    // Events of connected accounts go to their own endpoint, as on Stripe.
+                    stripe_emulator::WebhookEndpointConfig {
+                        url: format!(
+                            "http://{host}:{}/api/v1/stripe/connect/webhook",
+                            own_addr.port()
+                        ),
+                        secret: connect_secret.clone(),
+                        enabled_events: vec!["*".to_string()],
+                        connect: true,
+                        ..Default::default()
+                    },
+                ],
                 state_file: (!config.emulator.state_file.is_empty())
                     .then(|| config.emulator.state_file.clone().into()),
                 ..Default::default()
@@ -70,6 +87,7 @@ pub async fn connect(
                 "TEST MODE: no STRIPE_SECRET_KEY configured, running against tollgate's own Stripe emulator; no real money moves"
             );
             secrets.push(Secret::new(secret));
+            connect_secrets.push(Secret::new(connect_secret));
             let mut client = StripeClientConfig::new(Secret::new(EMULATOR_KEY.to_string()));
             client.api_base = Some(emulator.base_url().to_string());
             // The emulator has no rate limits to stay under.
@@ -77,9 +95,11 @@ pub async fn connect(
             (client, Some(emulator))
         }
     };
-    let stripe: Arc<dyn StripeApi> = Arc::new(
+    let client = Arc::new(
         StripeClient::new(client_config).map_err(|e| BackendError::Client(e.to_string()))?,
     );
+    let stripe: Arc<dyn StripeApi> = client.clone();
+    let connect: Arc<dyn ConnectApi> = client;
     let catalog = resolve_catalog(config.catalog(), stripe.as_ref(), emulator.is_some()).await?;
     let test_clock = match config.stripe.test_clock.as_deref() {
         Some("new") => {
@@ -99,8 +119,10 @@ pub async fn connect(
     };
     let side = StripeSide {
         stripe,
+        connect,
         catalog,
         webhooks: WebhookVerifier::new(secrets, tolerance),
+        connect_webhooks: WebhookVerifier::new(connect_secrets, tolerance),
         emulated: emulator.is_some(),
         test_clock,
     };

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use tollgate_core::connect_sync::Routed;
 use tollgate_core::inbox::{self, EventStatus, InboxEvent, Settlement};
 use tollgate_core::sync::SyncError;
 
@@ -65,13 +66,26 @@ pub async fn drain_once(state: &AppState) -> Result<usize, tollgate_core::StoreE
 
 /// Processes one event: applies its changes (which settles it), or returns the outcome to record.
 async fn process(state: &AppState, event: &InboxEvent) -> Option<Settlement> {
-    let billing = state.billing();
-    let outcome = match billing.changes_for(event, &state.channels).await {
-        Ok(changes) => billing
-            .apply_fetched::<SyncError>(Some(&event.id), &changes)
-            .await
-            .map(|_| ()),
-        Err(e) => Err(e),
+    let outcome = match &event.account {
+        // A connected account's event goes to its tenant, or is settled as unrouted.
+        Some(account) => match state.tenants().sync_event(event, account).await {
+            Ok(Routed::Unrouted) => {
+                tracing::warn!(stripe.event_id = %event.id, stripe.account = %account, "event of an account no tenant has: stored, not applied");
+                return None;
+            }
+            Ok(Routed::Tenant(_)) => Ok(()),
+            Err(e) => Err(e),
+        },
+        None => {
+            let billing = state.billing();
+            match billing.changes_for(event, &state.channels).await {
+                Ok(changes) => billing
+                    .apply_fetched::<SyncError>(Some(&event.id), &changes)
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            }
+        }
     };
     let settle = |status, error: String, next_attempt_at| {
         Some(Settlement {

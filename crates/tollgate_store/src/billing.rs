@@ -231,15 +231,7 @@ impl BillingStore for SqlStore {
         }
         crate::console::refresh_members(&mut tx, changes, now).await?;
         if let Some(event) = event {
-            sqlx::query(
-                "UPDATE stripe_events SET status = 'processed', processed_at = $1, last_error = NULL, \
-                 locked_until = NULL WHERE id = $2",
-            )
-            .bind(millis(now))
-            .bind(event.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            crate::inbox::mark_processed(&mut tx, event, now).await?;
         }
         tx.commit().await.map_err(db_error)?;
         Ok(applied)

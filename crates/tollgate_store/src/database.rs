@@ -105,7 +105,7 @@ pub fn migrator(backend: Backend) -> Migrator {
             migration(2, "billing", include_str!("../migrations/0002_billing.sql")),
             migration(3, "credits", include_str!("../migrations/0003_credits.sql")),
             migration(4, "mentors", include_str!("../migrations/0004_mentors.sql")),
-            // The one migration whose text differs by dialect; each database only ever sees its own.
+            // The migrations whose text differs by dialect (5, 8); each database only ever sees its own.
             migration(
                 5,
                 "inbox storage",
@@ -125,6 +125,14 @@ pub fn migrator(backend: Backend) -> Migrator {
                 7,
                 "subscription fetch window",
                 include_str!("../migrations/0007_subscription_fetch_window.sql"),
+            ),
+            migration(
+                8,
+                "tenants",
+                match backend {
+                    Backend::Postgres => include_str!("../migrations/0008_tenants.postgres.sql"),
+                    Backend::Sqlite => include_str!("../migrations/0008_tenants.sqlite.sql"),
+                },
             ),
         ]),
         ignore_missing: false,
@@ -214,10 +222,37 @@ impl SqlStore {
     /// versions it applied.
     pub async fn migrate(&self) -> Result<Vec<i64>, ConnectError> {
         let before = self.applied_version().await.unwrap_or(0);
-        migrator(self.backend)
-            .run(&self.write)
-            .await
-            .map_err(|e| ConnectError::Migrate(e.to_string()))?;
+        let failed = |e: sqlx::Error| ConnectError::Migrate(e.to_string());
+        match self.backend {
+            Backend::Postgres => migrator(self.backend)
+                .run(&self.write)
+                .await
+                .map_err(|e| ConnectError::Migrate(e.to_string()))?,
+            Backend::Sqlite => {
+                // A table rebuild (0008) must not cascade deletes to the rows that reference
+                // it, and foreign keys can only be switched off outside a transaction: on the
+                // writer's one connection, around the migrator's transactions.
+                let mut conn = self.write.acquire().await.map_err(failed)?;
+                conn.execute("PRAGMA foreign_keys = OFF")
+                    .await
+                    .map_err(failed)?;
+                let outcome = migrator(self.backend).run(&mut *conn).await;
+                conn.execute("PRAGMA foreign_keys = ON")
+                    .await
+                    .map_err(failed)?;
+                outcome.map_err(|e| ConnectError::Migrate(e.to_string()))?;
+                let broken = sqlx::query("PRAGMA foreign_key_check")
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(failed)?;
+                if !broken.is_empty() {
+                    return Err(ConnectError::Migrate(format!(
+                        "{} rows break a foreign key after migrating",
+                        broken.len()
+                    )));
+                }
+            }
+        }
         let applied: Vec<i64> = migrator(self.backend)
             .migrations
             .iter()
@@ -390,5 +425,66 @@ mod tests {
         let url = format!("sqlite://{}/sub/t.db", dir.path().display());
         assert_eq!(sqlite_url(&url).expect("ok"), format!("{url}?mode=rwc"));
         assert!(dir.path().join("sub").is_dir());
+    }
+
+    /// 0008 rebuilds `users` on SQLite: the rows that reference users (sessions, API keys,
+    /// credits…) must survive it, and the foreign keys must still hold afterwards.
+    #[tokio::test]
+    async fn rebuilding_users_keeps_the_rows_that_reference_them() {
+        let database = crate::testing::TestDatabase::sqlite();
+        let store = SqlStore::connect(&database.url, 2).await.expect("connect");
+        let mut before_tenants = migrator(Backend::Sqlite);
+        before_tenants.migrations = Cow::Owned(
+            before_tenants
+                .migrations
+                .iter()
+                .filter(|m| m.version < 8)
+                .cloned()
+                .collect(),
+        );
+        before_tenants
+            .run(&store.write)
+            .await
+            .expect("migrate to 7");
+        for statement in [
+            "INSERT INTO users (id, email, role, created_at, updated_at) VALUES ('u1', 'a@b.co', 'user', 1, 1)",
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ('h1', 'u1', 'c', 1, 2)",
+        ] {
+            sqlx::query(statement)
+                .execute(&store.write)
+                .await
+                .expect(statement);
+        }
+        assert_eq!(store.migrate().await.expect("migrate"), vec![8]);
+        let (sessions,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE user_id = 'u1'")
+                .fetch_one(&store.read)
+                .await
+                .expect("count");
+        assert_eq!(sessions, 1, "the session outlived the rebuild");
+        sqlx::query("INSERT INTO users (id, email, role, created_at, updated_at) VALUES ('u2', 'c@d.co', 'tenant_admin', 1, 1)")
+            .execute(&store.write)
+            .await
+            .expect("the new role is allowed");
+        let orphan = sqlx::query("INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ('h2', 'nobody', 'c', 1, 2)")
+            .execute(&store.write)
+            .await;
+        assert!(orphan.is_err(), "foreign keys are enforced again");
+        let stranger = sqlx::query("INSERT INTO users (id, email, role, created_at, updated_at) VALUES ('u3', 'e@f.co', 'root', 1, 1)")
+            .execute(&store.write)
+            .await;
+        assert!(stranger.is_err(), "the role check still holds");
+        sqlx::query("DELETE FROM users WHERE id = 'u1'")
+            .execute(&store.write)
+            .await
+            .expect("delete");
+        let (sessions,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions")
+            .fetch_one(&store.read)
+            .await
+            .expect("count");
+        assert_eq!(
+            sessions, 0,
+            "deletes cascade to the rebuilt table's sessions"
+        );
     }
 }

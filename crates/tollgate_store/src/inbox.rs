@@ -68,6 +68,24 @@ const MAX_ROWS_PER_INSERT: usize = 1000;
 
 pub(crate) const EVENT_COLUMNS: &str = "id, type, account, created, api_version, livemode, payload, status, attempts, last_error, received_at, processed_at";
 
+/// Settles an event as processed inside the transaction that applied its changes.
+pub(crate) async fn mark_processed(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    event: &StripeEventId,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE stripe_events SET status = 'processed', processed_at = $1, last_error = NULL, \
+         locked_until = NULL WHERE id = $2",
+    )
+    .bind(millis(at))
+    .bind(event.as_str())
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
 pub(crate) fn event_from_row(row: &AnyRow) -> Result<InboxEvent, StoreError> {
     let attempts: i64 = get(row, "attempts")?;
     let livemode: i64 = get(row, "livemode")?;

@@ -17,6 +17,7 @@ mod mentors;
 mod outbox;
 mod payments;
 mod sessions;
+mod tenants;
 mod users;
 
 #[cfg(feature = "testing")]

@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{Method, header};
 use tollgate_core::account::{self, Role, User};
 use tollgate_core::api_key;
+use tollgate_core::tenant::TenantScope;
 use tollgate_core::{ApiKeyId, Secret, token};
 
 use crate::auth::cookie::{self, SESSION_COOKIE};
@@ -41,6 +42,26 @@ pub struct Authenticated {
 /// An authenticated admin; anyone else gets 403 (or 401 when anonymous).
 #[derive(Debug, Clone)]
 pub struct Admin(pub Authenticated);
+
+/// An authenticated tenant admin with the scope of their own tenant; anyone else gets 403.
+#[derive(Debug, Clone)]
+pub struct TenantAdmin {
+    pub caller: Authenticated,
+    pub scope: TenantScope,
+}
+
+impl FromRequestParts<AppState> for TenantAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Authenticated::from_request_parts(parts, state).await?;
+        let scope = TenantScope::of_tenant_admin(&caller.user).ok_or(ApiError::Forbidden)?;
+        Ok(TenantAdmin { caller, scope })
+    }
+}
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;

@@ -8,4 +8,4 @@ pub mod jwt;
 pub mod rate_limit;
 pub mod sign_in;
 
-pub use extract::{Admin, AuthMethod, Authenticated};
+pub use extract::{Admin, AuthMethod, Authenticated, TenantAdmin};

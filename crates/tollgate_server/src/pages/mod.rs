@@ -6,6 +6,7 @@
 mod admin;
 mod assets;
 mod chart;
+mod connect;
 pub mod format;
 mod layout;
 mod member;
@@ -28,6 +29,23 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/app.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))
         .route("/", get(member::home))
+        // Stripe Connect onboarding (seed 003), and the seed's own return and refresh paths.
+        .route(
+            "/connect/onboarding/return",
+            get(connect::onboarding_return),
+        )
+        .route(
+            "/connect/onboarding/refresh",
+            get(connect::onboarding_refresh),
+        )
+        .route(
+            "/api/stripe/onboarding-complete",
+            get(connect::onboarding_return),
+        )
+        .route(
+            "/api/stripe/onboarding-refresh",
+            get(connect::onboarding_refresh),
+        )
         .route("/dashboard", get(member::dashboard))
         .route("/signup", get(member::signup_page).post(member::signup))
         .route("/login", get(member::login_page).post(member::login))

@@ -4,12 +4,14 @@ pub(crate) mod accounts;
 mod admin;
 mod api_keys;
 mod billing;
+pub(crate) mod connect;
 mod credits;
 mod credits_admin;
 mod events;
 mod health;
 mod seed;
 mod setup;
+mod tenants;
 mod test_clock;
 mod webhook;
 
@@ -69,6 +71,24 @@ fn router(state: AppState) -> Router {
             "/api/v1/admin/users/{id}/mentor",
             post(admin::assign_mentor),
         )
+        // Stripe Connect (seed 003): the platform admin's tenants, a tenant admin's onboarding.
+        .route(
+            "/api/v1/admin/tenants",
+            get(tenants::list).post(tenants::create),
+        )
+        .route(
+            "/api/v1/admin/tenants/{id}",
+            get(tenants::show).patch(tenants::update),
+        )
+        .route(
+            "/api/v1/admin/tenants/{id}/admins",
+            post(tenants::create_admin),
+        )
+        .route("/api/v1/connect/account", post(connect::create_account))
+        .route("/api/v1/connect/account-link", post(connect::account_link))
+        .route("/api/v1/connect/status", get(connect::status))
+        .route("/api/stripe/connect/create", post(connect::seed_create))
+        .route("/api/stripe/connect/status", get(connect::status))
         .route("/api/v1/admin/events", get(events::list))
         .route(
             "/api/v1/admin/events/replay-failed",
@@ -141,6 +161,11 @@ fn router(state: AppState) -> Router {
         // The webhook and its seed aliases (000, 002, 003: /api/stripe/webhook; 001:
         // /api/webhooks/stripe; 004: /webhook/stripe/{token}).
         .route("/api/v1/stripe/webhook", post(webhook::receive))
+        // Connected accounts' events, signed with the Connect endpoint's secrets.
+        .route(
+            "/api/v1/stripe/connect/webhook",
+            post(webhook::receive_connect),
+        )
         .route("/api/stripe/webhook", post(webhook::receive))
         .route("/api/webhooks/stripe", post(webhook::receive))
         .route("/webhook/stripe/{token}", post(webhook::receive_with_token))

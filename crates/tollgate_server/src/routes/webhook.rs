@@ -15,7 +15,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tollgate_core::inbox::{self, EventStatus, NewEvent};
 use tollgate_core::token;
-use tollgate_stripe::webhook::parse_envelope;
+use tollgate_stripe::webhook::{WebhookVerifier, parse_envelope};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -41,6 +41,25 @@ pub async fn receive(
     signature: Signature,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    accept(&state, &state.webhooks, signature, body).await
+}
+
+/// The Connect endpoint: the same inbox, verified with the Connect endpoint's secrets (Stripe
+/// signs each endpoint's deliveries with its own). The worker routes by `event.account`.
+pub async fn receive_connect(
+    State(state): State<AppState>,
+    signature: Signature,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    accept(&state, &state.connect_webhooks, signature, body).await
+}
+
+async fn accept(
+    state: &AppState,
+    verifier: &WebhookVerifier,
+    signature: Signature,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
@@ -49,8 +68,7 @@ pub async fn receive(
         }
     })?;
     let signature = signature.0.as_ref().and_then(|v| v.to_str().ok());
-    state
-        .webhooks
+    verifier
         .verify(&body, signature, state.clock.now().unix_timestamp())
         .map_err(|e| ApiError::refused(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
     let payload = std::str::from_utf8(&body).map_err(|_| {
@@ -62,7 +80,9 @@ pub async fn receive(
     })?;
     let envelope = parse_envelope(payload)
         .map_err(|e| ApiError::refused(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
-    let status = if inbox::is_handled(&envelope.event_type) {
+    // A connected account's event is always routed by the worker, so that one of an account no
+    // tenant has is flagged unrouted rather than silently ignored.
+    let status = if inbox::is_handled(&envelope.event_type) || envelope.account.is_some() {
         EventStatus::Received
     } else {
         EventStatus::Ignored

@@ -5,6 +5,7 @@ mod accounts;
 mod admin;
 mod api_keys;
 mod chaos;
+mod connect;
 mod credits;
 mod http;
 mod jwt;
