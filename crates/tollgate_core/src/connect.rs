@@ -5,8 +5,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::id::TenantId;
-use crate::stripe::{StripeAccountId, StripeApi, StripeError};
+use crate::id::{TenantId, TenantInvoiceId};
+use crate::stripe::{
+    StripeAccountId, StripeApi, StripeCustomerId, StripeError, StripeInvoiceId,
+    StripePaymentIntentId,
+};
 
 /// Which Stripe dashboard the tenant gets, and so who collects requirements
 /// (<https://docs.stripe.com/connect/accounts>).
@@ -92,6 +95,72 @@ pub struct HostedLink {
     pub expires_at: Option<i64>,
 }
 
+/// A tenant's customer, created on the tenant's connected account.
+#[derive(Clone, Debug)]
+pub struct NewConnectedCustomer {
+    pub email: String,
+    pub name: Option<String>,
+    /// Derived from the tenant and the email, so a retried create makes one customer.
+    pub idempotency_key: String,
+}
+
+/// One line of a tenant's invoice, in the invoice's minor units.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InvoiceLine {
+    pub description: String,
+    pub unit_amount: i64,
+    pub quantity: i64,
+}
+
+impl InvoiceLine {
+    /// `None` when it overflows (the lines are checked before this is asked).
+    pub fn amount(&self) -> Option<i64> {
+        self.unit_amount.checked_mul(self.quantity)
+    }
+}
+
+/// A tenant's invoice to create, finalize and send on its connected account.
+#[derive(Clone, Debug)]
+pub struct NewConnectedInvoice {
+    pub customer: StripeCustomerId,
+    pub currency: String,
+    pub lines: Vec<InvoiceLine>,
+    pub days_until_due: u32,
+    /// The platform's cut, computed by `fee::FeePolicy` on the total.
+    pub application_fee_amount: i64,
+    pub tenant_invoice: TenantInvoiceId,
+    /// The prefix of every step's key (the invoice, each line, finalize, send), from our invoice id.
+    pub idempotency_key: String,
+}
+
+/// A connected account's invoice as Stripe has it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectedInvoice {
+    pub id: StripeInvoiceId,
+    /// `draft`, `open`, `paid`, `uncollectible` or `void`.
+    pub status: String,
+    pub amount_due: i64,
+    pub amount_paid: i64,
+    pub currency: String,
+    pub hosted_invoice_url: Option<String>,
+    /// The payment that paid it (`payments.data[].payment.payment_intent`), once paid.
+    pub payment_intent: Option<StripePaymentIntentId>,
+    /// Our invoice, from the metadata tollgate set.
+    pub tenant_invoice: Option<String>,
+    /// Why the last attempt failed (`last_finalization_error` or the payment's decline).
+    pub attempt_count: i64,
+}
+
+/// Where a paid charge's money went, read from its balance transaction on the connected
+/// account (never recomputed): `gross = stripe_fee + application_fee + net`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChargeAmounts {
+    pub gross: i64,
+    pub stripe_fee: i64,
+    pub application_fee: i64,
+    pub net: i64,
+}
+
 #[async_trait]
 pub trait ConnectApi: Send + Sync {
     async fn create_connected_account(
@@ -110,6 +179,42 @@ pub trait ConnectApi: Send + Sync {
     /// The Express dashboard of `account`.
     async fn create_login_link(&self, account: &StripeAccountId)
     -> Result<HostedLink, StripeError>;
+
+    /// Creates a customer on the connected account.
+    async fn create_connected_customer(
+        &self,
+        account: &StripeAccountId,
+        request: &NewConnectedCustomer,
+    ) -> Result<StripeCustomerId, StripeError>;
+
+    /// Creates the invoice and its lines on the connected account, finalizes it and sends it to
+    /// the customer (Stripe emails the pay link). Each step has its own idempotency key, so a
+    /// retry after a partial failure finishes the same invoice.
+    async fn send_connected_invoice(
+        &self,
+        account: &StripeAccountId,
+        request: &NewConnectedInvoice,
+    ) -> Result<ConnectedInvoice, StripeError>;
+
+    async fn connected_invoice(
+        &self,
+        account: &StripeAccountId,
+        id: &StripeInvoiceId,
+    ) -> Result<ConnectedInvoice, StripeError>;
+
+    async fn void_connected_invoice(
+        &self,
+        account: &StripeAccountId,
+        id: &StripeInvoiceId,
+    ) -> Result<ConnectedInvoice, StripeError>;
+
+    /// The fee split of the payment's charge, from its balance transaction; `None` before the
+    /// payment has a settled charge.
+    async fn charge_amounts(
+        &self,
+        account: &StripeAccountId,
+        payment: &StripePaymentIntentId,
+    ) -> Result<Option<ChargeAmounts>, StripeError>;
 
     /// The Stripe API acting as `account`: every request, refetches of its events' objects included,
     /// carries `Stripe-Account: <account>` (without it Stripe answers "No such …").

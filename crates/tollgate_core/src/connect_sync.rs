@@ -5,9 +5,10 @@
 use crate::TenantId;
 use crate::audit::{Actor, AuditEntry};
 use crate::inbox::InboxEvent;
-use crate::stripe::StripeAccountId;
-use crate::sync::SyncError;
-use crate::tenant::{TenantScope, Tenants};
+use crate::stripe::{StripeAccountId, StripeError, StripeInvoiceId};
+use crate::sync::{SyncError, object_id};
+use crate::tenant::{Tenant, TenantScope, Tenants};
+use crate::tenant_billing::{InvoiceStatus, InvoiceUpdate};
 
 /// Where a connected account's event went; either way it is settled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,9 +64,68 @@ impl Tenants<'_> {
                     .await?;
                 Ok(Routed::Tenant(tenant.id))
             }
+            kind if kind.starts_with("invoice.") => {
+                self.sync_invoice(event, &scope, &tenant).await?;
+                Ok(Routed::Tenant(tenant.id))
+            }
             other => Err(SyncError::Skip(format!(
                 "tollgate does not sync {other} for tenants yet"
             ))),
         }
+    }
+
+    /// Re-fetches the connected account's invoice and applies it to ours, with the fee split of
+    /// its payment once paid; an invoice tollgate did not make is settled and left alone.
+    async fn sync_invoice(
+        &self,
+        event: &InboxEvent,
+        scope: &TenantScope,
+        tenant: &Tenant,
+    ) -> Result<(), SyncError> {
+        let account = tenant
+            .account_id
+            .clone()
+            .ok_or_else(|| SyncError::Skip("the tenant has no account".into()))?;
+        let object = object_id(&event.payload)
+            .ok_or_else(|| SyncError::Skip("event names no object".into()))?;
+        let id = StripeInvoiceId::parse(&object)
+            .map_err(|_| SyncError::Skip(format!("{object:?} is not an invoice id")))?;
+        let fetched_at = self.clock.now();
+        let invoice = self.connect.connected_invoice(&account, &id).await?;
+        let status = InvoiceStatus::parse(&invoice.status).ok_or_else(|| {
+            SyncError::Skip(format!("unknown invoice status {:?}", invoice.status))
+        })?;
+        // Paid is final: store it only with its fee split, or retry until the charge settles.
+        let amounts = match (&invoice.payment_intent, status) {
+            (Some(payment), InvoiceStatus::Paid) => Some(
+                self.connect
+                    .charge_amounts(&account, payment)
+                    .await?
+                    .ok_or_else(|| {
+                        StripeError::Unavailable(
+                            "the paid invoice's charge has no balance transaction yet".into(),
+                        )
+                    })?,
+            ),
+            _ => None,
+        };
+        let failure = (event.event_type == "invoice.payment_failed").then(|| {
+            format!(
+                "payment attempt {} failed; the customer can pay again on the invoice page",
+                invoice.attempt_count
+            )
+        });
+        let update = InvoiceUpdate {
+            stripe_invoice_id: invoice.id,
+            status,
+            pay_url: invoice.hosted_invoice_url,
+            amounts,
+            failure,
+            fetched_at,
+        };
+        self.billing
+            .apply_tenant_invoice(scope, &update, Some(&event.id))
+            .await?;
+        Ok(())
     }
 }

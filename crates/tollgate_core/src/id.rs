@@ -75,6 +75,14 @@ uuid_id!(
     /// A tenant of a platform (Stripe Connect); users without one belong to the platform itself.
     TenantId
 );
+uuid_id!(
+    /// A customer of a tenant, billed on the tenant's connected account.
+    TenantCustomerId
+);
+uuid_id!(
+    /// An invoice a tenant sends its customer, ours; the connected account's invoice is beside it.
+    TenantInvoiceId
+);
 
 #[cfg(test)]
 mod tests {

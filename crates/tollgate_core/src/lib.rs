@@ -33,15 +33,19 @@ pub mod stripe;
 pub mod subscription;
 pub mod sync;
 pub mod tenant;
+pub mod tenant_billing;
 pub mod token;
 pub mod usage;
 
 pub use clock::{Clock, SystemClock};
 pub use email::Email;
-pub use id::{ApiKeyId, AuditId, EntryId, MentorId, PaymentId, RefundId, TenantId, UserId};
+pub use id::{
+    ApiKeyId, AuditId, EntryId, MentorId, PaymentId, RefundId, TenantCustomerId, TenantId,
+    TenantInvoiceId, UserId,
+};
 pub use secret::Secret;
 pub use store::{
     AccountStore, ApiKeyStore, AuditStore, BillingStore, ConsoleStore, CouponStore, HealthStore,
     InboxStore, LedgerStore, MentorStore, OutboxStore, PaymentStore, SessionStore, Store,
-    StoreError, TenantStore,
+    StoreError, TenantBillingStore, TenantStore,
 };

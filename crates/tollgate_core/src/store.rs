@@ -25,8 +25,12 @@ use crate::stripe::{
 };
 use crate::subscription::Subscription;
 use crate::tenant::{Tenant, TenantScope};
+use crate::tenant_billing::{InvoiceUpdate, TenantCustomer, TenantInvoice};
 use crate::usage::{Consumption, UsageRequest};
-use crate::{ApiKeyId, Email, EntryId, MentorId, PaymentId, RefundId, TenantId, UserId};
+use crate::{
+    ApiKeyId, Email, EntryId, MentorId, PaymentId, RefundId, TenantCustomerId, TenantId,
+    TenantInvoiceId, UserId,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -537,6 +541,79 @@ pub trait TenantStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// A tenant's customers and invoices (seed 003), every method under the tenant's scope.
+#[async_trait]
+pub trait TenantBillingStore: Send + Sync {
+    /// Inserts the customer, or returns the one the tenant already has with that email.
+    async fn insert_tenant_customer(
+        &self,
+        scope: &TenantScope,
+        customer: &TenantCustomer,
+    ) -> Result<TenantCustomer, StoreError>;
+
+    async fn tenant_customer(
+        &self,
+        scope: &TenantScope,
+        id: TenantCustomerId,
+    ) -> Result<Option<TenantCustomer>, StoreError>;
+
+    async fn tenant_customer_by_email(
+        &self,
+        scope: &TenantScope,
+        email: &Email,
+    ) -> Result<Option<TenantCustomer>, StoreError>;
+
+    async fn tenant_customers(
+        &self,
+        scope: &TenantScope,
+        page: Page<TenantCustomerId>,
+    ) -> Result<Vec<TenantCustomer>, StoreError>;
+
+    async fn insert_tenant_invoice(
+        &self,
+        scope: &TenantScope,
+        invoice: &TenantInvoice,
+    ) -> Result<(), StoreError>;
+
+    async fn tenant_invoice(
+        &self,
+        scope: &TenantScope,
+        id: TenantInvoiceId,
+    ) -> Result<Option<TenantInvoice>, StoreError>;
+
+    async fn tenant_invoices(
+        &self,
+        scope: &TenantScope,
+        page: Page<TenantInvoiceId>,
+    ) -> Result<Vec<TenantInvoice>, StoreError>;
+
+    /// Links the draft to the connected account's invoice it became, with the fee asked.
+    async fn mark_tenant_invoice_sent(
+        &self,
+        scope: &TenantScope,
+        id: TenantInvoiceId,
+        application_fee: i64,
+        update: &InvoiceUpdate,
+    ) -> Result<(), StoreError>;
+
+    /// Voids a draft that never reached Stripe.
+    async fn void_tenant_draft(
+        &self,
+        scope: &TenantScope,
+        id: TenantInvoiceId,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Applies Stripe's state of the invoice unless a later fetch is stored or the stored
+    /// status is final; settles `event` in the same transaction. Returns whether it wrote.
+    async fn apply_tenant_invoice(
+        &self,
+        scope: &TenantScope,
+        update: &InvoiceUpdate,
+        event: Option<&StripeEventId>,
+    ) -> Result<bool, StoreError>;
+}
+
 /// Declares `Store`, the sum of the role traits, and implements it for whatever has them all.
 macro_rules! sum_of_roles {
     ($(#[$meta:meta])* $($role:ident),+ $(,)?) => {
@@ -565,4 +642,5 @@ sum_of_roles!(
     MentorStore,
     ConsoleStore,
     TenantStore,
+    TenantBillingStore,
 );

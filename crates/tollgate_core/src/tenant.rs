@@ -16,7 +16,7 @@ use crate::connect::{
     NewConnectedAccount, Requirements,
 };
 use crate::fee::{FeePolicy, FeePolicyError};
-use crate::store::{Page, StoreError, TenantStore};
+use crate::store::{Page, StoreError, TenantBillingStore, TenantStore};
 use crate::stripe::{StripeAccountId, StripeError};
 use crate::{AccountStore, Clock, Email, Secret, TenantId, password};
 
@@ -135,6 +135,10 @@ pub enum TenantError {
     Deauthorized,
     #[error("the tenant's Stripe account cannot take charges yet")]
     AccountNotReady { missing: Vec<String> },
+    #[error("no such invoice")]
+    UnknownInvoice,
+    #[error(transparent)]
+    Invoice(crate::tenant_billing::InvoiceRequestError),
     #[error("password is required: invitations by email are not built yet")]
     PasswordRequired,
     #[error(transparent)]
@@ -164,6 +168,8 @@ impl NewTenantRequest {
 /// The platform's tenant use-cases over the tenant store, Stripe Connect and the clock.
 pub struct Tenants<'a> {
     pub store: &'a dyn TenantStore,
+    /// The tenants' customers and invoices.
+    pub billing: &'a dyn TenantBillingStore,
     pub accounts: &'a dyn AccountStore,
     pub connect: &'a dyn ConnectApi,
     pub clock: &'a dyn Clock,

@@ -196,6 +196,9 @@ pub struct DatabaseConfig {
     /// On a SQLite file: webhook events are appended to a synced journal beside it before
     /// their 2xx, and become inbox rows before anything reads the inbox (docs/inbox.md).
     pub inbox_journal: bool,
+    /// PostgreSQL only: tenant rows behind row-level security as well as the store's tenant
+    /// filters (a second wall). Needs a login role that may create the `tollgate_tenant` role.
+    pub row_level_security: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -204,6 +207,7 @@ impl Default for DatabaseConfig {
             url: DatabaseUrl("sqlite://data/tollgate.db".to_string()),
             max_connections: 10,
             inbox_journal: true,
+            row_level_security: false,
         }
     }
 }
@@ -462,6 +466,11 @@ const ENVIRONMENT: &[(&str, &str, Kind)] = &[
         "database.inbox_journal",
         Kind::Bool,
     ),
+    (
+        "TOLLGATE_DATABASE_ROW_LEVEL_SECURITY",
+        "database.row_level_security",
+        Kind::Bool,
+    ),
     ("STRIPE_SECRET_KEY", "stripe.secret_key", Kind::Str),
     (
         "STRIPE_PUBLISHABLE_KEY",
@@ -612,6 +621,12 @@ impl Config {
             return Err(ConfigError::new(
                 "server.base_url",
                 "must be an absolute http:// or https:// URL",
+            ));
+        }
+        if self.database.row_level_security && !self.database.url.expose().starts_with("postgres") {
+            return Err(ConfigError::new(
+                "database.row_level_security",
+                "needs a postgres:// database",
             ));
         }
         if self.server.body_limit_bytes < 1024 {

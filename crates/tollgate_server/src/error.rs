@@ -328,6 +328,26 @@ impl From<tollgate_core::tenant::TenantError> for ApiError {
                 ApiError::invalid_field("application_fee_fixed", message)
             }
             TenantError::PasswordRequired => ApiError::invalid_field("password", message),
+            TenantError::UnknownInvoice => ApiError::NotFound,
+            TenantError::Invoice(e) => {
+                use tollgate_core::tenant_billing::InvoiceRequestError as E;
+                let field = match e {
+                    E::UnknownCustomer => "customer_id",
+                    E::Currency => "currency",
+                    E::LineCount | E::Description | E::UnitAmount | E::Quantity | E::Total => {
+                        "lines"
+                    }
+                    E::DaysUntilDue => "days_until_due",
+                    E::Email => "email",
+                    E::WrongStatus(..) => {
+                        return ApiError::Conflict {
+                            code: "invoice_wrong_status",
+                            message,
+                        };
+                    }
+                };
+                ApiError::invalid_field(field, message)
+            }
             TenantError::UnknownTenant => ApiError::NotFound,
             TenantError::NoAccount => ApiError::Conflict {
                 code: "connect_account_missing",

@@ -80,6 +80,9 @@ pub async fn open_store(config: &Config) -> Result<SqlStore, tollgate_store::Con
     if !applied.is_empty() {
         tracing::info!(versions = ?applied, "applied database migrations");
     }
+    if config.database.row_level_security {
+        return store.with_row_level_security().await;
+    }
     Ok(store)
 }
 

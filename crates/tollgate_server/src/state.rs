@@ -135,6 +135,7 @@ impl AppState {
     pub fn tenants(&self) -> Tenants<'_> {
         Tenants {
             store: self.store.as_ref(),
+            billing: self.store.as_ref(),
             accounts: self.store.as_ref(),
             connect: self.connect.as_ref(),
             clock: self.clock.as_ref(),

@@ -82,6 +82,8 @@ pub struct SqlStore {
     sqlite_file: Option<PathBuf>,
     /// Set by `with_inbox_journal`: webhook events are journaled before they are rows.
     pub(crate) journal: Option<Arc<crate::inbox::JournaledInbox>>,
+    /// Set by `with_row_level_security`: scoped transactions enter the tenant role (`tenant_scope.rs`).
+    pub(crate) row_level_security: bool,
 }
 
 /// The migrations this build knows, embedded in the binary; numbered and never edited once landed.
@@ -128,11 +130,21 @@ pub fn migrator(backend: Backend) -> Migrator {
             ),
             migration(
                 8,
-                "tenants",
+                "tenant admin role",
                 match backend {
-                    Backend::Postgres => include_str!("../migrations/0008_tenants.postgres.sql"),
-                    Backend::Sqlite => include_str!("../migrations/0008_tenants.sqlite.sql"),
+                    Backend::Postgres => {
+                        include_str!("../migrations/0008_tenant_admin_role.postgres.sql")
+                    }
+                    Backend::Sqlite => {
+                        include_str!("../migrations/0008_tenant_admin_role.sqlite.sql")
+                    }
                 },
+            ),
+            migration(9, "tenants", include_str!("../migrations/0009_tenants.sql")),
+            migration(
+                10,
+                "tenant billing",
+                include_str!("../migrations/0010_tenant_billing.sql"),
             ),
         ]),
         ignore_missing: false,
@@ -166,6 +178,7 @@ impl SqlStore {
                     backend,
                     sqlite_file: None,
                     journal: None,
+                    row_level_security: false,
                 })
             }
             Backend::Sqlite => {
@@ -213,6 +226,7 @@ impl SqlStore {
                     backend,
                     sqlite_file: (!in_memory).then(|| sqlite_file(&url)),
                     journal: None,
+                    row_level_security: false,
                 })
             }
         }
@@ -455,7 +469,7 @@ mod tests {
                 .await
                 .expect(statement);
         }
-        assert_eq!(store.migrate().await.expect("migrate"), vec![8]);
+        assert_eq!(store.migrate().await.expect("migrate"), vec![8, 9, 10]);
         let (sessions,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE user_id = 'u1'")
                 .fetch_one(&store.read)

@@ -17,6 +17,8 @@ mod mentors;
 mod outbox;
 mod payments;
 mod sessions;
+mod tenant_billing;
+mod tenant_scope;
 mod tenants;
 mod users;
 

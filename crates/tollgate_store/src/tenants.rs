@@ -126,7 +126,10 @@ impl TenantStore for SqlStore {
     }
 
     async fn tenant(&self, scope: &TenantScope) -> Result<Option<Tenant>, StoreError> {
-        self.tenant_where("id", scope.tenant_id().to_string()).await
+        let mut tx = self.scoped(&self.read, scope).await?;
+        let tenant = Self::tenant_in(&mut tx, scope).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(tenant)
     }
 
     async fn tenants(&self, page: Page<TenantId>) -> Result<Vec<Tenant>, StoreError> {
@@ -159,7 +162,7 @@ impl TenantStore for SqlStore {
         now: OffsetDateTime,
         audit: &AuditEntry,
     ) -> Result<Option<Tenant>, StoreError> {
-        let mut tx = self.write.begin().await.map_err(db_error)?;
+        let mut tx = self.scoped(&self.write, scope).await?;
         let updated = sqlx::query(
             "UPDATE tenants SET fee_bps = $1, fee_fixed = $2, updated_at = $3 WHERE id = $4",
         )
@@ -186,7 +189,7 @@ impl TenantStore for SqlStore {
         kind: &str,
         now: OffsetDateTime,
     ) -> Result<StripeAccountId, StoreError> {
-        let mut tx = self.write.begin().await.map_err(db_error)?;
+        let mut tx = self.scoped(&self.write, scope).await?;
         sqlx::query(
             "UPDATE tenants SET stripe_account_id = $1, account_kind = $2, updated_at = $3 \
              WHERE id = $4 AND stripe_account_id IS NULL",
@@ -218,7 +221,7 @@ impl TenantStore for SqlStore {
         }
         let requirements = serde_json::to_string(&snapshot.requirements)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut tx = self.write.begin().await.map_err(db_error)?;
+        let mut tx = self.scoped(&self.write, scope).await?;
         // Only the account this tenant linked, and only a fetch newer than the stored one.
         let written = sqlx::query(
             "UPDATE tenants SET charges_enabled = $1, payouts_enabled = $2, details_submitted = $3, \
@@ -300,7 +303,7 @@ impl TenantStore for SqlStore {
         if event.is_some() {
             self.fold_journal().await?;
         }
-        let mut tx = self.write.begin().await.map_err(db_error)?;
+        let mut tx = self.scoped(&self.write, scope).await?;
         let changed = sqlx::query(
             "UPDATE tenants SET status = 'deauthorized', charges_enabled = 0, payouts_enabled = 0, \
              updated_at = $1 WHERE id = $2 AND status <> 'deauthorized'",

@@ -200,7 +200,7 @@ pub(crate) enum Key<'a> {
 }
 
 /// Stripe's currency type accepts any code (unknown ones as "other"); ours are lower-case.
-fn currency_of(code: &str) -> stripe_types::Currency {
+pub(crate) fn currency_of(code: &str) -> stripe_types::Currency {
     code.to_ascii_lowercase()
         .parse::<stripe_types::Currency>()
         .unwrap_or_else(|never| match never {})

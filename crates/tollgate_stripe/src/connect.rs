@@ -5,6 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use stripe_billing::invoice::{
+    CreateInvoice, CreateInvoicePendingInvoiceItemsBehavior, FinalizeInvoiceInvoice,
+    RetrieveInvoice, SendInvoiceInvoice, VoidInvoiceInvoice,
+};
+use stripe_billing::invoice_item::CreateInvoiceItem;
 use stripe_connect::account::{
     CreateAccount, CreateAccountBusinessProfile, CreateAccountCapabilities,
     CreateAccountCapabilitiesCardPayments, CreateAccountCapabilitiesTransfers, CreateAccountType,
@@ -12,14 +17,20 @@ use stripe_connect::account::{
 };
 use stripe_connect::account_link::{CreateAccountLink, CreateAccountLinkType};
 use stripe_connect::login_link::CreateAccountLoginLink;
-use stripe_shared::Account;
+use stripe_core::customer::CreateCustomer;
+use stripe_core::payment_intent::RetrievePaymentIntent;
+use stripe_shared::{Account, Invoice, InvoiceCollectionMethod};
 use tollgate_core::connect::{
-    AccountKind, AccountSnapshot, ConnectApi, HostedLink, LinkKind, NewAccountLink,
-    NewConnectedAccount, Requirements,
+    AccountKind, AccountSnapshot, ChargeAmounts, ConnectApi, ConnectedInvoice, HostedLink,
+    LinkKind, NewAccountLink, NewConnectedAccount, NewConnectedCustomer, NewConnectedInvoice,
+    Requirements,
 };
-use tollgate_core::stripe::{StripeAccountId, StripeApi, StripeError};
+use tollgate_core::stripe::{
+    StripeAccountId, StripeApi, StripeCustomerId, StripeError, StripeInvoiceId,
+    StripePaymentIntentId,
+};
 
-use crate::client::{Key, StripeClient};
+use crate::client::{Key, StripeClient, currency_of};
 use crate::error::unexpected;
 
 fn snapshot(account: Account) -> Result<AccountSnapshot, StripeError> {
@@ -43,6 +54,56 @@ fn snapshot(account: Account) -> Result<AccountSnapshot, StripeError> {
         details_submitted: account.details_submitted.unwrap_or(false),
         requirements,
     })
+}
+
+/// The metadata key that links a connected account's invoice to ours.
+const TENANT_INVOICE: &str = "tollgate_tenant_invoice_id";
+
+fn connected_invoice(invoice: Invoice) -> Result<ConnectedInvoice, StripeError> {
+    let id = invoice
+        .id
+        .as_ref()
+        .ok_or_else(|| unexpected("an invoice without id"))?;
+    let id =
+        StripeInvoiceId::parse(id.as_str()).map_err(|_| unexpected("a malformed invoice id"))?;
+    let payment_intent = invoice
+        .payments
+        .as_ref()
+        .and_then(|payments| {
+            payments.data.iter().find_map(|p| {
+                p.payment
+                    .payment_intent
+                    .as_ref()
+                    .map(|pi| pi.id().to_string())
+            })
+        })
+        .map(|pi| {
+            StripePaymentIntentId::parse(&pi).map_err(|_| unexpected("a malformed intent id"))
+        })
+        .transpose()?;
+    Ok(ConnectedInvoice {
+        id,
+        status: invoice
+            .status
+            .as_ref()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_else(|| "draft".to_owned()),
+        amount_due: invoice.amount_due,
+        amount_paid: invoice.amount_paid,
+        currency: invoice.currency.to_string(),
+        hosted_invoice_url: invoice.hosted_invoice_url.clone(),
+        payment_intent,
+        tenant_invoice: invoice
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get(TENANT_INVOICE).cloned()),
+        attempt_count: i64::try_from(invoice.attempt_count).unwrap_or(i64::MAX),
+    })
+}
+
+/// The invoice's payments are included only when asked for (API 2025-03-31.basil).
+fn with_payments() -> Vec<String> {
+    vec!["payments".to_owned()]
 }
 
 #[async_trait]
@@ -143,14 +204,178 @@ impl ConnectApi for StripeClient {
         })
     }
 
+    async fn create_connected_customer(
+        &self,
+        account: &StripeAccountId,
+        request: &NewConnectedCustomer,
+    ) -> Result<StripeCustomerId, StripeError> {
+        let mut create = CreateCustomer::new().email(request.email.as_str());
+        if let Some(name) = &request.name {
+            create = create.name(name.as_str());
+        }
+        let customer = self
+            .as_account(account)
+            .send(
+                "customer.create",
+                &create,
+                Key::Given(&request.idempotency_key),
+            )
+            .await?;
+        StripeCustomerId::parse(customer.id.as_str())
+            .map_err(|_| unexpected("a malformed customer id"))
+    }
+
+    async fn send_connected_invoice(
+        &self,
+        account: &StripeAccountId,
+        request: &NewConnectedInvoice,
+    ) -> Result<ConnectedInvoice, StripeError> {
+        let client = self.as_account(account);
+        let key = |step: &str| format!("{}-{step}", request.idempotency_key);
+        let mut create = CreateInvoice::new()
+            .customer(request.customer.as_str())
+            .currency(currency_of(&request.currency))
+            .collection_method(InvoiceCollectionMethod::SendInvoice)
+            .days_until_due(request.days_until_due)
+            .pending_invoice_items_behavior(CreateInvoicePendingInvoiceItemsBehavior::Exclude)
+            .auto_advance(false)
+            .metadata(HashMap::from([(
+                TENANT_INVOICE.to_owned(),
+                request.tenant_invoice.to_string(),
+            )]));
+        if request.application_fee_amount > 0 {
+            create = create.application_fee_amount(request.application_fee_amount);
+        }
+        let invoice = client
+            .send("invoice.create", &create, Key::Given(&key("invoice")))
+            .await?;
+        let id = invoice
+            .id
+            .clone()
+            .ok_or_else(|| unexpected("an invoice without id"))?;
+        for (index, line) in request.lines.iter().enumerate() {
+            let amount = line
+                .amount()
+                .ok_or_else(|| unexpected("an invoice line that overflows"))?;
+            let description = if line.quantity == 1 {
+                line.description.clone()
+            } else {
+                format!("{} × {}", line.description, line.quantity)
+            };
+            let item = CreateInvoiceItem::new()
+                .customer(request.customer.as_str())
+                .invoice(id.as_str())
+                .amount(amount)
+                .currency(currency_of(&request.currency))
+                .description(description);
+            client
+                .send(
+                    "invoiceitem.create",
+                    &item,
+                    Key::Given(&key(&format!("line-{index}"))),
+                )
+                .await?;
+        }
+        client
+            .send(
+                "invoice.finalize",
+                &FinalizeInvoiceInvoice::new(id.clone()),
+                Key::Given(&key("finalize")),
+            )
+            .await?;
+        let sent = client
+            .send(
+                "invoice.send",
+                &SendInvoiceInvoice::new(id).expand(with_payments()),
+                Key::Given(&key("send")),
+            )
+            .await?;
+        connected_invoice(sent)
+    }
+
+    async fn connected_invoice(
+        &self,
+        account: &StripeAccountId,
+        id: &StripeInvoiceId,
+    ) -> Result<ConnectedInvoice, StripeError> {
+        let invoice = self
+            .as_account(account)
+            .send(
+                "invoice.retrieve",
+                &RetrieveInvoice::new(id.as_str()).expand(with_payments()),
+                Key::None,
+            )
+            .await?;
+        connected_invoice(invoice)
+    }
+
+    async fn void_connected_invoice(
+        &self,
+        account: &StripeAccountId,
+        id: &StripeInvoiceId,
+    ) -> Result<ConnectedInvoice, StripeError> {
+        let invoice = self
+            .as_account(account)
+            .send(
+                "invoice.void",
+                &VoidInvoiceInvoice::new(id.as_str()).expand(with_payments()),
+                Key::Fresh,
+            )
+            .await?;
+        connected_invoice(invoice)
+    }
+
+    async fn charge_amounts(
+        &self,
+        account: &StripeAccountId,
+        payment: &StripePaymentIntentId,
+    ) -> Result<Option<ChargeAmounts>, StripeError> {
+        let intent = self
+            .as_account(account)
+            .send(
+                "payment_intent.retrieve",
+                &RetrievePaymentIntent::new(payment.as_str())
+                    .expand(vec!["latest_charge.balance_transaction".to_owned()]),
+                Key::None,
+            )
+            .await?;
+        let Some(transaction) = intent
+            .latest_charge
+            .and_then(|charge| charge.into_object())
+            .and_then(|charge| charge.balance_transaction)
+            .and_then(|txn| txn.into_object())
+        else {
+            return Ok(None);
+        };
+        let part = |kind: &str| -> i64 {
+            transaction
+                .fee_details
+                .iter()
+                .filter(|f| f.type_ == kind)
+                .map(|f| f.amount)
+                .sum()
+        };
+        Ok(Some(ChargeAmounts {
+            gross: transaction.amount,
+            stripe_fee: part("stripe_fee"),
+            application_fee: part("application_fee"),
+            net: transaction.net,
+        }))
+    }
+
     fn on_account(&self, account: &StripeAccountId) -> Arc<dyn StripeApi> {
-        let mut scoped = self.clone();
-        scoped.account = Some(account.as_str().into());
-        Arc::new(scoped)
+        Arc::new(self.as_account(account))
     }
 }
 
 impl StripeClient {
+    /// This client as `account`: every request carries its `Stripe-Account`.
+    fn as_account(&self, account: &StripeAccountId) -> StripeClient {
+        let mut scoped = self.clone();
+        scoped.account = Some(account.as_str().into());
+        scoped
+    }
+
     /// This client as the platform: account-level calls are the platform's, whatever account it acts as.
     fn platform(&self) -> std::borrow::Cow<'_, StripeClient> {
         match self.account {

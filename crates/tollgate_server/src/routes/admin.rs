@@ -43,6 +43,20 @@ pub(crate) fn before<T>(
         .transpose()
 }
 
+/// One keyset page as `{data, next_before}`; `next_before` is the last id when the page is full.
+pub(crate) fn page_body<'a, T, I: serde::Serialize, B: serde::Serialize>(
+    items: &'a [T],
+    limit: u32,
+    id: impl Fn(&'a T) -> I,
+    body: impl Fn(&'a T) -> B,
+) -> Response {
+    let next_before = (items.len() == limit as usize)
+        .then(|| items.last().map(&id))
+        .flatten();
+    let data: Vec<B> = items.iter().map(body).collect();
+    Json(serde_json::json!({ "data": data, "next_before": next_before })).into_response()
+}
+
 pub async fn users(
     State(state): State<AppState>,
     _admin: Admin,
@@ -60,10 +74,7 @@ pub async fn users(
         before: before(&query, UserId::parse)?,
     };
     let users = state.store.users(role, page).await?;
-    let next_before = (users.len() == page.limit as usize)
-        .then(|| users.last().map(|u| u.id))
-        .flatten();
-    Ok(Json(serde_json::json!({ "data": users, "next_before": next_before })).into_response())
+    Ok(page_body(&users, page.limit, |u| u.id, |u| u))
 }
 
 pub async fn audit(
@@ -76,10 +87,7 @@ pub async fn audit(
         before: before(&query, AuditId::parse)?,
     };
     let entries = state.store.audit_log(page).await?;
-    let next_before = (entries.len() == page.limit as usize)
-        .then(|| entries.last().map(|e| e.id))
-        .flatten();
-    Ok(Json(serde_json::json!({ "data": entries, "next_before": next_before })).into_response())
+    Ok(page_body(&entries, page.limit, |e| e.id, |e| e))
 }
 
 #[derive(serde::Deserialize)]

@@ -18,7 +18,7 @@ use tollgate_core::stripe::StripePaymentIntentId;
 use tollgate_core::usage::UsageOutcome;
 use tollgate_core::{EntryId, PaymentId, UserId};
 
-use super::admin::{before, limit};
+use super::admin::{before, limit, page_body};
 use super::billing::checkout_urls;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
@@ -191,10 +191,7 @@ pub async fn payments(
         .billing()
         .payments(&PaymentFilter { user, status }, page)
         .await?;
-    let next = (payments.len() == page.limit as usize)
-        .then(|| payments.last().map(|p| p.id))
-        .flatten();
-    Ok(Json(serde_json::json!({ "data": payments, "next_before": next })).into_response())
+    Ok(page_body(&payments, page.limit, |p| p.id, |p| p))
 }
 
 pub async fn payment(
@@ -231,10 +228,7 @@ pub async fn ledger(
         before: before(&query, EntryId::parse)?,
     };
     let entries = state.billing().ledger(caller.user.id, page).await?;
-    let next = (entries.len() == page.limit as usize)
-        .then(|| entries.last().map(|e| e.id))
-        .flatten();
-    Ok(Json(serde_json::json!({ "data": entries, "next_before": next })).into_response())
+    Ok(page_body(&entries, page.limit, |e| e.id, |e| e))
 }
 
 #[derive(Deserialize)]

@@ -11,6 +11,7 @@ mod events;
 mod health;
 mod seed;
 mod setup;
+mod tenant_billing;
 mod tenants;
 mod test_clock;
 mod webhook;
@@ -87,6 +88,23 @@ fn router(state: AppState) -> Router {
         .route("/api/v1/connect/account", post(connect::create_account))
         .route("/api/v1/connect/account-link", post(connect::account_link))
         .route("/api/v1/connect/status", get(connect::status))
+        .route(
+            "/api/v1/tenant/customers",
+            get(tenant_billing::customers).post(tenant_billing::create_customer),
+        )
+        .route(
+            "/api/v1/tenant/invoices",
+            get(tenant_billing::invoices).post(tenant_billing::create_invoice),
+        )
+        .route("/api/v1/tenant/invoices/{id}", get(tenant_billing::invoice))
+        .route(
+            "/api/v1/tenant/invoices/{id}/send",
+            post(tenant_billing::send_invoice),
+        )
+        .route(
+            "/api/v1/tenant/invoices/{id}/void",
+            post(tenant_billing::void_invoice),
+        )
         .route("/api/stripe/connect/create", post(connect::seed_create))
         .route("/api/stripe/connect/status", get(connect::status))
         .route("/api/v1/admin/events", get(events::list))

@@ -11,7 +11,7 @@ use tollgate_core::store::Page;
 use tollgate_core::tenant::{NewTenantRequest, TenantScope};
 use tollgate_core::{Email, Secret, TenantId};
 
-use super::admin::{before, limit};
+use super::admin::{before, limit, page_body};
 use super::connect::TenantBody;
 use crate::auth::Admin;
 use crate::auth::hashing::BlockingPool;
@@ -82,11 +82,7 @@ pub async fn list(
         before: before(&query, TenantId::parse)?,
     };
     let tenants = state.tenants().list(page).await?;
-    let next_before = (tenants.len() == page.limit as usize)
-        .then(|| tenants.last().map(|t| t.id))
-        .flatten();
-    let data: Vec<TenantBody> = tenants.iter().map(TenantBody::of).collect();
-    Ok(Json(serde_json::json!({ "data": data, "next_before": next_before })).into_response())
+    Ok(page_body(&tenants, page.limit, |t| t.id, TenantBody::of))
 }
 
 pub async fn show(

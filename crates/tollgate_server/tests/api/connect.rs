@@ -11,12 +11,25 @@ use crate::support::{PASSWORD, TestApp, admin, browser, error_of, eventually, no
 
 const TEST_CONNECT_SECRET: &str = "whsec_tests_know_the_connect_one";
 
+/// SQLite, PostgreSQL, and PostgreSQL with row-level security on: every journey below holds
+/// with the database's second wall up as well as without it.
 async fn apps() -> Vec<TestApp> {
-    TestApp::all_with(|config| {
+    let configure = |config: &mut tollgate_server::Config| {
         config.connect.webhook_secrets =
             vec![tollgate_core::Secret::new(TEST_CONNECT_SECRET.to_string())];
-    })
-    .await
+    };
+    let mut apps = TestApp::all_with(configure).await;
+    if let Some(server) = tollgate_store::testing::postgres_url() {
+        let database = tollgate_store::testing::TestDatabase::postgres(&server).await;
+        apps.push(
+            TestApp::spawn(database, |config| {
+                configure(config);
+                config.database.row_level_security = true;
+            })
+            .await,
+        );
+    }
+    apps
 }
 
 struct Caller {
@@ -522,5 +535,248 @@ async fn an_event_of_an_unknown_account_is_stored_acknowledged_and_applied_to_no
             .expect("tenant A");
         assert_eq!(after.connect, before.connect);
         assert_eq!(after.id.to_string(), a);
+    }
+}
+
+/// A tenant whose connected account finished onboarding (charges enabled, as Stripe reports it).
+async fn onboarded_tenant(app: &TestApp, platform: &Caller, name: &str, email: &str) -> Caller {
+    let (_, admin) = tenant(app, platform, name, email).await;
+    let created = admin.post(app, "/api/v1/connect/account", json!({})).await;
+    assert_eq!(created.status(), StatusCode::OK);
+    let url = account_link(app, &admin).await;
+    assert_eq!(
+        onboard(&url, "complete").await,
+        app.url("/connect/onboarding/return")
+    );
+    let status: Value = admin
+        .get(app, "/api/v1/connect/status")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(status["charges_enabled"], true, "{status}");
+    admin
+}
+
+/// Pays a hosted invoice page with a test card; returns the page's status.
+async fn pay_invoice(pay_url: &str, card: &str) -> StatusCode {
+    browser()
+        .post(pay_url)
+        .form(&[("card_number", card)])
+        .send()
+        .await
+        .expect("pay the invoice")
+        .status()
+}
+
+async fn invoice_of(app: &TestApp, caller: &Caller, id: &str) -> Value {
+    caller
+        .get(app, &format!("/api/v1/tenant/invoices/{id}"))
+        .await
+        .json()
+        .await
+        .expect("json")
+}
+
+#[tokio::test]
+async fn a_tenants_invoice_paid_on_the_hosted_page_nets_the_seeds_figures_to_the_cent() {
+    for app in apps().await {
+        let platform = platform_admin(&app).await;
+        let acme = onboarded_tenant(&app, &platform, "Acme IT", "billing@acme.example").await;
+        let beta = onboarded_tenant(&app, &platform, "Beta MSP", "hello@beta.example").await;
+
+        let created = acme
+            .post(
+                &app,
+                "/api/v1/tenant/customers",
+                json!({ "email": "client@example.com", "name": "Client Co" }),
+            )
+            .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let customer: Value = created.json().await.expect("json");
+        // One customer per email per tenant: asking again returns the same one.
+        let again: Value = acme
+            .post(
+                &app,
+                "/api/v1/tenant/customers",
+                json!({ "email": "CLIENT@example.com" }),
+            )
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(again["id"], customer["id"]);
+        let customer_id = customer["id"].as_str().expect("id");
+
+        // Bad lines are refused before anything is stored.
+        let (status, error) = error_of(
+            acme.post(
+                &app,
+                "/api/v1/tenant/invoices",
+                json!({ "customer_id": customer_id, "currency": "usd", "lines": [] }),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(error["field"], "lines");
+        // Another tenant's customer is no customer of Beta's.
+        let (status, error) = error_of(
+            beta.post(
+                &app,
+                "/api/v1/tenant/invoices",
+                json!({ "customer_id": customer_id, "currency": "usd",
+                        "lines": [{ "description": "x", "unit_amount": 100, "quantity": 1 }] }),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(error["field"], "customer_id");
+
+        let draft = acme
+            .post(
+                &app,
+                "/api/v1/tenant/invoices",
+                json!({
+                    "customer_id": customer_id,
+                    "currency": "usd",
+                    "lines": [
+                        { "description": "Managed backup", "unit_amount": 4_000, "quantity": 2 },
+                        { "description": "Onsite visit", "unit_amount": 2_000, "quantity": 1 }
+                    ],
+                    "days_until_due": 14
+                }),
+            )
+            .await;
+        assert_eq!(draft.status(), StatusCode::CREATED);
+        let draft: Value = draft.json().await.expect("json");
+        assert_eq!(draft["status"], "draft");
+        assert_eq!(draft["total"], 10_000);
+        let id = draft["id"].as_str().expect("id").to_string();
+
+        // Tenant B sees nothing of A's invoice, and cannot act on it.
+        for path in [format!("/api/v1/tenant/invoices/{id}")] {
+            assert_eq!(beta.get(&app, &path).await.status(), StatusCode::NOT_FOUND);
+        }
+        for action in ["send", "void"] {
+            let response = beta
+                .post(
+                    &app,
+                    &format!("/api/v1/tenant/invoices/{id}/{action}"),
+                    json!({}),
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{action}");
+        }
+        let listed: Value = beta
+            .get(&app, "/api/v1/tenant/invoices")
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(listed["data"], json!([]));
+
+        let sent = acme
+            .post(
+                &app,
+                &format!("/api/v1/tenant/invoices/{id}/send"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(sent.status(), StatusCode::OK);
+        let sent: Value = sent.json().await.expect("json");
+        assert_eq!(sent["status"], "open");
+        assert_eq!(sent["application_fee"], 250, "2.5% of $100.00");
+        let pay_url = sent["pay_url"].as_str().expect("a pay link").to_string();
+        // Sending twice is refused rather than making a second invoice.
+        let (status, error) = error_of(
+            acme.post(
+                &app,
+                &format!("/api/v1/tenant/invoices/{id}/send"),
+                json!({}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(error["code"], "invoice_wrong_status");
+
+        // A declined card: the invoice stays open with the failure recorded.
+        assert_eq!(
+            pay_invoice(&pay_url, "4000000000000002").await,
+            StatusCode::PAYMENT_REQUIRED
+        );
+        let failed = eventually(30, "the failure recorded", || async {
+            let invoice = invoice_of(&app, &acme, &id).await;
+            invoice["failure"].is_string().then_some(invoice)
+        })
+        .await;
+        assert_eq!(failed["status"], "open");
+
+        // Paid with 4242…: the fee split comes from the charge's balance transaction.
+        assert_eq!(
+            pay_invoice(&pay_url, "4242424242424242").await,
+            StatusCode::OK
+        );
+        let paid = eventually(30, "the invoice paid", || async {
+            let invoice = invoice_of(&app, &acme, &id).await;
+            (invoice["status"] == "paid").then_some(invoice)
+        })
+        .await;
+        assert_eq!(
+            paid["amounts"],
+            json!({ "gross": 10_000, "stripe_fee": 320, "application_fee": 250, "net": 9_430 })
+        );
+        // Paid is final: voiding it is refused.
+        let (status, _) = error_of(
+            acme.post(
+                &app,
+                &format!("/api/v1/tenant/invoices/{id}/void"),
+                json!({}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_that_cannot_take_charges_is_told_what_is_missing() {
+    for app in apps().await {
+        let platform = platform_admin(&app).await;
+        let (_, admin) = tenant(&app, &platform, "Gamma", "g@gamma.example").await;
+        let (status, error) = error_of(
+            admin
+                .post(
+                    &app,
+                    "/api/v1/tenant/customers",
+                    json!({ "email": "c@x.example" }),
+                )
+                .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(error["code"], "connect_account_missing");
+        admin.post(&app, "/api/v1/connect/account", json!({})).await;
+        let (status, error) = error_of(
+            admin
+                .post(
+                    &app,
+                    "/api/v1/tenant/customers",
+                    json!({ "email": "c@x.example" }),
+                )
+                .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(error["code"], "connect_account_not_ready");
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("still needs")),
+            "{error}"
+        );
     }
 }

@@ -17,4 +17,5 @@ mod renewals;
 mod smtp;
 mod subscriptions;
 mod support;
+mod tenant_matrix;
 mod webhooks;

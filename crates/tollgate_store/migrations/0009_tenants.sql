@@ -1,8 +1,3 @@
--- Tenant admins: a third role, kept to its users.tenant_id.
-ALTER TABLE users DROP CONSTRAINT users_role_check;
-ALTER TABLE users ADD CONSTRAINT users_role_check
-    CHECK (role IN ('user', 'admin', 'tenant_admin'));
-
 -- Tenants of a platform (seed 003, Stripe Connect): each bills its own customers through its
 -- connected account while the platform takes an application fee. The account's state is what
 -- Stripe last said (re-fetched on every account event), stamped with when it was fetched.
