@@ -18,11 +18,19 @@ impl SetupToken {
         value
     }
 
-    /// Whether the presented token is the live one.
-    pub fn matches(&self, presented: &str) -> bool {
-        self.lock()
+    /// Takes the token if `presented` is the live one: from then on no other request can use
+    /// it, however many arrive at once. Dropping the claim without `spend` puts it back (the
+    /// admin could not be created, e.g. a weak password), so the link still works.
+    pub fn claim(&self, presented: &str) -> Option<Claim<'_>> {
+        let mut live = self.lock();
+        let matches = live
             .as_deref()
-            .is_some_and(|hash| token::constant_time_eq(hash, &token::hash(presented)))
+            .is_some_and(|hash| token::constant_time_eq(hash, &token::hash(presented)));
+        let hash = if matches { live.take() } else { None }?;
+        Some(Claim {
+            token: self,
+            hash: Some(hash),
+        })
     }
 
     pub fn consume(&self) {
@@ -38,18 +46,54 @@ impl SetupToken {
     }
 }
 
+/// A setup token taken by one request (`SetupToken::claim`).
+pub struct Claim<'a> {
+    token: &'a SetupToken,
+    hash: Option<String>,
+}
+
+impl Claim<'_> {
+    /// The admin exists: the token is gone for good.
+    pub fn spend(mut self) {
+        self.hash = None;
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if let Some(hash) = self.hash.take() {
+            let mut live = self.token.lock();
+            // A token issued meanwhile (a restart of the set-up) wins over the old one.
+            if live.is_none() {
+                *live = Some(hash);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn only_the_issued_token_matches_until_consumed() {
+    fn only_the_issued_token_can_be_claimed_and_only_once() {
         let setup = SetupToken::default();
-        assert!(!setup.matches("anything"));
+        assert!(setup.claim("anything").is_none());
         let issued = setup.issue();
-        assert!(setup.matches(issued.expose()));
-        assert!(!setup.matches("other"));
+        assert!(setup.claim("other").is_none());
+        let claim = setup.claim(issued.expose()).expect("the live token");
+        assert!(
+            setup.claim(issued.expose()).is_none(),
+            "taken while claimed"
+        );
+        drop(claim);
+        let claim = setup
+            .claim(issued.expose())
+            .expect("an unspent claim puts it back");
+        claim.spend();
+        assert!(setup.claim(issued.expose()).is_none(), "spent");
+        let issued = setup.issue();
         setup.consume();
-        assert!(!setup.matches(issued.expose()));
+        assert!(setup.claim(issued.expose()).is_none(), "consumed");
     }
 }

@@ -28,6 +28,55 @@ use crate::state::AppState;
 /// standard one, on every insert.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Pages load only our own script and stylesheet (no inline code), and are never framed.
+const CONTENT_SECURITY_POLICY: HeaderValue = HeaderValue::from_static(
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     object-src 'none'; base-uri 'self'; frame-ancestors 'none'",
+);
+
+/// The security headers of every response (issue 24, finding 5). `Cache-Control: no-store`
+/// keeps session answers and CSRF tokens out of shared caches unless a handler chose otherwise
+/// (the compiled-in assets).
+fn secure(headers: &mut axum::http::HeaderMap, https: bool) {
+    use axum::http::header;
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+}
+
+/// A metrics label for the method: the standard ones, else `other`, so that requests with
+/// made-up method tokens cannot grow `/metrics` without bound (issue 24, finding 10).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
 /// The route pattern a request matched, carried out to the observing middleware.
 #[derive(Clone)]
 struct Route(MatchedPath);
@@ -238,7 +287,7 @@ where
         let status = response.status();
         this.state
             .metrics
-            .record(route, this.method.as_str(), status.as_u16(), elapsed);
+            .record(route, method_label(this.method), status.as_u16(), elapsed);
         let duration_ms = elapsed.as_secs_f64() * 1000.0;
         match response.extensions().get::<ErrorDetail>() {
             Some(ErrorDetail(detail)) => tracing::error!(
@@ -252,6 +301,10 @@ where
         if let Some(request_id) = this.request_id.take() {
             response.headers_mut().insert(REQUEST_ID, request_id);
         }
+        secure(
+            response.headers_mut(),
+            this.state.config.server.base_url.starts_with("https://"),
+        );
         Poll::Ready(Ok(response))
     }
 }

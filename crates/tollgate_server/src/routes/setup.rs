@@ -27,14 +27,15 @@ pub struct FirstAdmin {
 }
 
 async fn create(state: &AppState, request: &FirstAdmin) -> Result<User, ApiError> {
-    if !state.setup.matches(request.token.expose()) {
+    // Taken before anything else, so that concurrent requests with the token make one admin.
+    let Some(claim) = state.setup.claim(request.token.expose()) else {
         return Err(ApiError::Conflict {
             code: "setup_closed",
             message: "this setup link is not valid; use `tollgate admin create` or restart serve for a new link".into(),
         });
-    }
+    };
     if state.store.count_users(Some(Role::Admin)).await? > 0 {
-        state.setup.consume();
+        claim.spend();
         return Err(ApiError::Conflict {
             code: "setup_closed",
             message: "an admin already exists".into(),
@@ -54,7 +55,7 @@ async fn create(state: &AppState, request: &FirstAdmin) -> Result<User, ApiError
         },
     )
     .await?;
-    state.setup.consume();
+    claim.spend();
     tracing::info!(user.id = %user.id, "first admin created through the setup link");
     Ok(user)
 }

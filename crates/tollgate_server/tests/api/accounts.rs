@@ -250,6 +250,70 @@ async fn the_first_admin_is_created_once_with_the_setup_token() {
     }
 }
 
+/// Issue 24, finding 3: six concurrent requests with the valid token made six admins.
+#[tokio::test]
+async fn concurrent_requests_with_the_setup_token_make_one_admin() {
+    for app in TestApp::all().await {
+        let token = app.running().state.setup.issue();
+        // A refused attempt (a weak password) leaves the token usable.
+        let weak = browser()
+            .post(app.url("/api/v1/setup"))
+            .json(&json!({ "token": token.expose(), "email": "weak@example.com", "password": "short" }))
+            .send()
+            .await
+            .expect("setup");
+        assert_eq!(weak.status(), StatusCode::BAD_REQUEST);
+        let attempts = (0..6).map(|n| {
+            let url = app.url("/api/v1/setup");
+            let token = token.expose().clone();
+            async move {
+                browser()
+                    .post(url)
+                    .json(&json!({ "token": token, "email": format!("boss{n}@example.com"), "password": PASSWORD }))
+                    .send()
+                    .await
+                    .expect("setup")
+                    .status()
+            }
+        });
+        let statuses = futures_join_all(attempts).await;
+        let created = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count();
+        assert_eq!(created, 1, "{statuses:?}");
+        assert!(
+            statuses
+                .iter()
+                .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT),
+            "{statuses:?}"
+        );
+        let admins = tollgate_core::AccountStore::count_users(
+            &app.store,
+            Some(tollgate_core::account::Role::Admin),
+        )
+        .await
+        .expect("count");
+        assert_eq!(admins, 1);
+        app.stop().await;
+    }
+}
+
+/// Runs the futures concurrently on this task's runtime, in order of their results.
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut outputs = Vec::with_capacity(handles.len());
+    for handle in handles {
+        outputs.push(handle.await.expect("task"));
+    }
+    outputs
+}
+
 #[tokio::test]
 async fn a_server_restarted_on_an_existing_database_keeps_its_data() {
     for app in TestApp::all().await {

@@ -177,3 +177,74 @@ async fn readiness_fails_when_the_database_is_gone() {
         app.stop().await;
     }
 }
+
+/// Issue 24, finding 5: no security headers anywhere, and `/api/v1/me` (which returns the CSRF
+/// token) cacheable.
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    for app in TestApp::all().await {
+        let (client, _) = app.signup("headers@example.com").await;
+        for path in [
+            "/healthz",
+            "/api/v1/me",
+            "/dashboard",
+            "/login",
+            "/no-such-path",
+        ] {
+            let response = client.get(app.url(path)).send().await.expect("get");
+            let headers = response.headers();
+            for (name, value) in [
+                ("x-content-type-options", "nosniff"),
+                ("x-frame-options", "DENY"),
+                ("referrer-policy", "strict-origin-when-cross-origin"),
+                ("cache-control", "no-store"),
+            ] {
+                assert_eq!(
+                    headers.get(name).and_then(|v| v.to_str().ok()),
+                    Some(value),
+                    "{name} on {path}"
+                );
+            }
+            let csp = headers["content-security-policy"].to_str().expect("csp");
+            assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+            assert!(
+                headers.get("strict-transport-security").is_none(),
+                "HSTS only when served over https"
+            );
+        }
+        // The compiled-in assets keep their own caching.
+        let css = client
+            .get(app.url("/assets/app.css"))
+            .send()
+            .await
+            .expect("css");
+        assert_ne!(css.headers()["cache-control"], "no-store");
+    }
+}
+
+/// Issue 24, finding 10: made-up HTTP methods each became a metrics series.
+#[tokio::test]
+async fn made_up_methods_do_not_grow_the_metrics() {
+    for app in TestApp::all().await {
+        let client = browser();
+        for n in 0..40 {
+            let method =
+                reqwest::Method::from_bytes(format!("BREW{n}").as_bytes()).expect("method");
+            client
+                .request(method, app.url("/healthz"))
+                .send()
+                .await
+                .expect("request");
+        }
+        let metrics = client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        assert!(!metrics.contains("BREW"), "{metrics}");
+        assert!(metrics.contains("method=\"other\""), "{metrics}");
+    }
+}
