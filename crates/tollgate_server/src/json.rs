@@ -70,8 +70,33 @@ where
     }
 }
 
+/// Whether JSON text carries U+0000 in a string (`\u0000`, the only way it can: a raw NUL is
+/// not valid JSON). PostgreSQL cannot store it in text, so it is refused at the edge with a
+/// 400 rather than becoming a 503 that tells the client to retry the impossible (issue 24,
+/// finding 7). An escaped backslash before `u0000` (`\\u0000`) is text, not a NUL.
+pub fn has_nul(bytes: &[u8]) -> bool {
+    let mut backslashes = 0usize;
+    for (i, byte) in bytes.iter().enumerate() {
+        if *byte == b'\\' {
+            backslashes += 1;
+            continue;
+        }
+        if backslashes % 2 == 1 && bytes[i..].starts_with(b"u0000") {
+            return true;
+        }
+        backslashes = 0;
+    }
+    false
+}
+
 /// Parses JSON, telling a syntax error apart from a field that does not fit.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if has_nul(bytes) {
+        return Err(ApiError::invalid_field(
+            "body",
+            "text must not contain the NUL character (U+0000)",
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -108,6 +133,24 @@ mod tests {
     struct Signup {
         email: Email,
         password: String,
+    }
+
+    #[test]
+    fn a_nul_in_any_string_is_refused_and_an_escaped_backslash_is_not_one() {
+        assert!(has_nul(br#"{"password":"a\u0000b"}"#));
+        assert!(
+            has_nul(br#"{"x":"\\\u0000"}"#),
+            "an escaped backslash, then a NUL"
+        );
+        assert!(
+            !has_nul(br#"{"x":"\\u0000"}"#),
+            "a backslash and the text u0000"
+        );
+        assert!(!has_nul(br#"{"x":"u0000"}"#));
+        assert!(matches!(
+            parse::<Signup>(br#"{"email":"a@b.co","password":"x\u0000"}"#),
+            Err(ApiError::InvalidField { .. })
+        ));
     }
 
     #[test]

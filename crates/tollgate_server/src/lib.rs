@@ -9,6 +9,7 @@ pub mod mail;
 pub mod metrics;
 pub mod notify;
 pub mod pages;
+pub mod path;
 pub mod routes;
 pub mod serve;
 pub mod setup;

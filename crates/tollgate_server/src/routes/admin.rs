@@ -11,6 +11,7 @@ use tollgate_core::{AuditId, UserId};
 
 use crate::auth::Admin;
 use crate::error::ApiError;
+use crate::path::ApiPath;
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: u32 = 50;
@@ -129,7 +130,7 @@ pub struct Assign {
 pub async fn assign_mentor(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    ApiPath(id): ApiPath<String>,
     crate::json::ApiJson(body): crate::json::ApiJson<Assign>,
 ) -> Result<Response, ApiError> {
     let member = UserId::parse(&id).map_err(|_| ApiError::NotFound)?;

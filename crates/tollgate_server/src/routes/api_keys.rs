@@ -1,7 +1,7 @@
 //! A user's own API keys: create (the key is shown once), list, revoke.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -11,6 +11,7 @@ use tollgate_core::api_key::{self, ApiKey, ApiKeyError};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -62,7 +63,7 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let id = ApiKeyId::parse(&id).map_err(|_| ApiError::NotFound)?;
     if api_key::revoke(

@@ -2,7 +2,7 @@
 //! status, cancel/resume, the billing portal, invoices and entitlements.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -14,6 +14,7 @@ use tollgate_core::stripe::CheckoutSessionId;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::json::{ApiJson, MaybeJson};
+use crate::path::ApiPath;
 use crate::state::AppState;
 
 /// Checks that a caller-supplied return path stays on this service (no open redirects).
@@ -102,7 +103,7 @@ pub async fn start_checkout(
 pub async fn checkout_session(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let id = CheckoutSessionId::parse(&id).map_err(|_| ApiError::NotFound)?;
     let session = state
@@ -134,7 +135,7 @@ pub async fn my_subscription(
 pub async fn user_subscription(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let user = target_user(&state, &caller, &id).await?;
     Ok(Json(state.billing().summary(user.id).await?).into_response())
@@ -212,7 +213,7 @@ pub async fn my_entitlements(
 pub async fn user_entitlements(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     if caller.user.role != Role::Admin {
         return Err(ApiError::Forbidden);

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -23,6 +23,7 @@ use super::billing::checkout_urls;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 use crate::state::AppState;
 
 pub async fn packages(State(state): State<AppState>) -> Response {
@@ -141,7 +142,7 @@ pub async fn create_intent(
 pub async fn show_intent(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let id = StripePaymentIntentId::parse(&id).map_err(|_| ApiError::NotFound)?;
     let (intent, payment) = state
@@ -197,7 +198,7 @@ pub async fn payments(
 pub async fn payment(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let id = PaymentId::parse(&id).map_err(|_| ApiError::NotFound)?;
     let billing = state.billing();

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use tollgate_core::inbox::EventStatus;
 use tollgate_core::store::Page;
@@ -11,6 +11,7 @@ use tollgate_core::stripe::StripeEventId;
 
 use crate::auth::Admin;
 use crate::error::ApiError;
+use crate::path::ApiPath;
 use crate::state::AppState;
 
 fn event_id(text: &str) -> Result<StripeEventId, ApiError> {
@@ -58,7 +59,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     _admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let event = state
         .store
@@ -73,7 +74,7 @@ pub async fn show(
 pub async fn replay(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let id = event_id(&id)?;
     if !state.store.replay_event(&id, state.clock.now()).await? {

@@ -3,7 +3,7 @@
 //! user is used, and a body that names someone else is refused with 403.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use super::billing::{checkout_urls, local_path, target_user};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::json::{ApiJson, MaybeJson};
+use crate::path::ApiPath;
 use crate::state::AppState;
 
 /// Refuses a body that claims to act for another user.
@@ -238,7 +239,7 @@ pub async fn portal_001(
 pub async fn subscription_001(
     State(state): State<AppState>,
     caller: Authenticated,
-    Path(user_id): Path<String>,
+    ApiPath(user_id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let user = target_user(&state, &caller, &user_id).await?;
     let subscriptions = state.store.subscriptions_of(user.id).await?;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -18,6 +18,7 @@ use super::admin::{before, limit, page_body};
 use crate::auth::TenantAdmin;
 use crate::error::ApiError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -168,7 +169,7 @@ pub async fn invoices(
 pub async fn invoice(
     State(state): State<AppState>,
     admin: TenantAdmin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let invoice = state
         .tenants()
@@ -180,7 +181,7 @@ pub async fn invoice(
 pub async fn send_invoice(
     State(state): State<AppState>,
     admin: TenantAdmin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let invoice = state
         .tenants()
@@ -192,7 +193,7 @@ pub async fn send_invoice(
 pub async fn void_invoice(
     State(state): State<AppState>,
     admin: TenantAdmin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let invoice = state
         .tenants()

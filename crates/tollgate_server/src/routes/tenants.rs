@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -17,6 +17,7 @@ use crate::auth::Admin;
 use crate::auth::hashing::BlockingPool;
 use crate::error::ApiError;
 use crate::json::ApiJson;
+use crate::path::ApiPath;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -88,7 +89,7 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenants().tenant(&scope(&admin, &id)?).await?;
     Ok(Json(TenantBody::of(&tenant)).into_response())
@@ -97,7 +98,7 @@ pub async fn show(
 pub async fn update(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateTenant>,
 ) -> Result<Response, ApiError> {
     let scope = scope(&admin, &id)?;
@@ -116,7 +117,7 @@ pub async fn update(
 pub async fn create_admin(
     State(state): State<AppState>,
     admin: Admin,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<CreateTenantAdmin>,
 ) -> Result<Response, ApiError> {
     let scope = scope(&admin, &id)?;

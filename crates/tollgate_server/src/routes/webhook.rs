@@ -8,7 +8,7 @@ use std::convert::Infallible;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
@@ -18,6 +18,7 @@ use tollgate_core::token;
 use tollgate_stripe::webhook::{WebhookVerifier, parse_envelope};
 
 use crate::error::ApiError;
+use crate::path::ApiPath;
 use crate::state::AppState;
 
 /// The two answers, as constants: this is the hottest path.
@@ -78,6 +79,15 @@ async fn accept(
             "the event is not UTF-8 JSON",
         )
     })?;
+    // PostgreSQL cannot store U+0000 in text: a signed event carrying one is refused once,
+    // with a 400, instead of a 503 Stripe would retry for days (issue 24, finding 7).
+    if crate::json::has_nul(&body) {
+        return Err(ApiError::refused(
+            StatusCode::BAD_REQUEST,
+            "event_malformed",
+            "the event contains the NUL character (U+0000)",
+        ));
+    }
     let envelope = parse_envelope(payload)
         .map_err(|e| ApiError::refused(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
     // A connected account's event is always routed by the worker, so that one of an account no
@@ -116,7 +126,7 @@ async fn accept(
 /// constant time; without a configured token the path does not exist.
 pub async fn receive_with_token(
     State(state): State<AppState>,
-    Path(presented): Path<String>,
+    ApiPath(presented): ApiPath<String>,
     signature: Signature,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {

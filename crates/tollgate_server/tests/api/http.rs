@@ -248,3 +248,54 @@ async fn made_up_methods_do_not_grow_the_metrics() {
         assert!(metrics.contains("method=\"other\""), "{metrics}");
     }
 }
+
+/// Issue 24, findings 7 and 11: a NUL in stored text was a 503 on PostgreSQL ("retry later"),
+/// and an undecodable path parameter the one plain-text error.
+#[tokio::test]
+async fn a_nul_in_text_and_an_undecodable_path_get_the_apis_own_errors() {
+    for app in TestApp::all().await {
+        let (client, csrf) = app.signup("nul@example.com").await;
+        let (status, error) = error_of(
+            client
+                .post(app.url("/api/v1/api-keys"))
+                .header("x-csrf-token", &csrf)
+                .header("content-type", "application/json")
+                .body(r#"{"name":"bad\u0000name"}"#)
+                .send()
+                .await
+                .expect("post"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(error["code"], "invalid_field");
+
+        let event = r#"{"id":"evt_nul_1","object":"event","type":"customer.updated\u0000","created":1700000000,"livemode":false,"data":{"object":{"id":"cus_1","object":"customer"}}}"#;
+        let now = crate::support::now_unix();
+        let (status, error) = error_of(
+            browser()
+                .post(app.url("/api/v1/stripe/webhook"))
+                .header(
+                    "stripe-signature",
+                    crate::support::stripe_signature(event, now),
+                )
+                .body(event)
+                .send()
+                .await
+                .expect("post"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(error["code"], "event_malformed");
+
+        let (status, error) = error_of(
+            client
+                .get(app.url("/api/v1/payments/%FF%FE"))
+                .send()
+                .await
+                .expect("get"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(error["code"], "not_found");
+    }
+}
