@@ -26,3 +26,14 @@ fn the_example_configuration_names_every_environment_variable() {
         );
     }
 }
+
+#[test]
+fn the_msp_platform_example_parses_and_configures_connect() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/msp-platform/tollgate.toml");
+    let example = Config::load(Some(&path), &BTreeMap::new()).expect("the example parses");
+    assert_eq!(
+        example.connect.account_kind(),
+        tollgate_core::connect::AccountKind::Express
+    );
+}
