@@ -5,7 +5,7 @@
 use crate::TenantId;
 use crate::audit::{Actor, AuditEntry};
 use crate::inbox::InboxEvent;
-use crate::stripe::{StripeAccountId, StripeError, StripeInvoiceId};
+use crate::stripe::{StripeAccountId, StripeError, StripeInvoiceId, StripeRefundId};
 use crate::sync::{SyncError, object_id};
 use crate::tenant::{Tenant, TenantScope, Tenants};
 use crate::tenant_billing::{InvoiceStatus, InvoiceUpdate};
@@ -61,6 +61,21 @@ impl Tenants<'_> {
                 );
                 self.store
                     .deauthorize_tenant(&scope, now, &audit, Some(&event.id))
+                    .await?;
+                Ok(Routed::Tenant(tenant.id))
+            }
+            kind if kind.starts_with("refund.") => {
+                let account = tenant
+                    .account_id
+                    .clone()
+                    .ok_or_else(|| SyncError::Skip("the tenant has no account".into()))?;
+                let object = object_id(&event.payload)
+                    .ok_or_else(|| SyncError::Skip("event names no object".into()))?;
+                let id = StripeRefundId::parse(&object)
+                    .map_err(|_| SyncError::Skip(format!("{object:?} is not a refund id")))?;
+                let refund = self.connect.on_account(&account).refund(&id).await?;
+                self.billing
+                    .apply_tenant_refund(&scope, &refund.id, &refund.status, now, Some(&event.id))
                     .await?;
                 Ok(Routed::Tenant(tenant.id))
             }
@@ -120,6 +135,7 @@ impl Tenants<'_> {
             status,
             pay_url: invoice.hosted_invoice_url,
             amounts,
+            payment_intent: invoice.payment_intent,
             failure,
             fetched_at,
         };

@@ -83,6 +83,10 @@ uuid_id!(
     /// An invoice a tenant sends its customer, ours; the connected account's invoice is beside it.
     TenantInvoiceId
 );
+uuid_id!(
+    /// A refund of a tenant's paid invoice, ours; the connected account's refund is beside it.
+    TenantRefundId
+);
 
 #[cfg(test)]
 mod tests {

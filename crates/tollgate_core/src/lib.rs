@@ -41,7 +41,7 @@ pub use clock::{Clock, SystemClock};
 pub use email::Email;
 pub use id::{
     ApiKeyId, AuditId, EntryId, MentorId, PaymentId, RefundId, TenantCustomerId, TenantId,
-    TenantInvoiceId, UserId,
+    TenantInvoiceId, TenantRefundId, UserId,
 };
 pub use secret::Secret;
 pub use store::{

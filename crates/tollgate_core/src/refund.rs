@@ -72,6 +72,7 @@ impl Billing<'_> {
                 payment_intent: intent,
                 amount,
                 metadata,
+                refund_application_fee: None,
                 idempotency_key: format!("tollgate-refund-{}", refund.id),
             })
             .await;

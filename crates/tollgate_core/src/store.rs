@@ -25,11 +25,11 @@ use crate::stripe::{
 };
 use crate::subscription::Subscription;
 use crate::tenant::{Tenant, TenantScope};
-use crate::tenant_billing::{InvoiceUpdate, TenantCustomer, TenantInvoice};
+use crate::tenant_billing::{InvoiceUpdate, TenantCustomer, TenantInvoice, TenantRefund};
 use crate::usage::{Consumption, UsageRequest};
 use crate::{
     ApiKeyId, Email, EntryId, MentorId, PaymentId, RefundId, TenantCustomerId, TenantId,
-    TenantInvoiceId, UserId,
+    TenantInvoiceId, TenantRefundId, UserId,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -612,6 +612,47 @@ pub trait TenantBillingStore: Send + Sync {
         update: &InvoiceUpdate,
         event: Option<&StripeEventId>,
     ) -> Result<bool, StoreError>;
+
+    /// Inserts a pending refund if, with the invoice's row locked, the refunds not failed or
+    /// canceled leave room for it under `gross`; writes nothing otherwise.
+    async fn admit_tenant_refund(
+        &self,
+        scope: &TenantScope,
+        refund: &TenantRefund,
+        gross: i64,
+    ) -> Result<RefundAdmission, StoreError>;
+
+    async fn link_tenant_refund(
+        &self,
+        scope: &TenantScope,
+        id: TenantRefundId,
+        stripe_refund_id: &StripeRefundId,
+        status: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Stores Stripe's status of a refund (by its Stripe id), settling `event` with it.
+    async fn apply_tenant_refund(
+        &self,
+        scope: &TenantScope,
+        stripe_refund_id: &StripeRefundId,
+        status: &str,
+        now: OffsetDateTime,
+        event: Option<&StripeEventId>,
+    ) -> Result<(), StoreError>;
+
+    /// What is refunded or being refunded of an invoice (refunds not failed or canceled).
+    async fn tenant_refunded(
+        &self,
+        scope: &TenantScope,
+        invoice: TenantInvoiceId,
+    ) -> Result<i64, StoreError>;
+
+    async fn tenant_refunds(
+        &self,
+        scope: &TenantScope,
+        invoice: TenantInvoiceId,
+    ) -> Result<Vec<TenantRefund>, StoreError>;
 }
 
 /// Declares `Store`, the sum of the role traits, and implements it for whatever has them all.

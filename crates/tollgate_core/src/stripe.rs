@@ -286,6 +286,8 @@ pub struct NewStripeRefund {
     pub amount: i64,
     /// Our refund id and the admin's reason, so the refund's events name our refund.
     pub metadata: BTreeMap<String, String>,
+    /// Connect only: whether the platform gives back its application fee, in proportion.
+    pub refund_application_fee: Option<bool>,
     pub idempotency_key: String,
 }
 

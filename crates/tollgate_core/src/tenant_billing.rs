@@ -8,9 +8,12 @@ use time::OffsetDateTime;
 use crate::connect::{ChargeAmounts, InvoiceLine, NewConnectedCustomer, NewConnectedInvoice};
 use crate::money::Currency;
 use crate::store::Page;
-use crate::stripe::{StripeCustomerId, StripeInvoiceId};
+use crate::store::RefundAdmission;
+use crate::stripe::{
+    NewStripeRefund, StripeCustomerId, StripeInvoiceId, StripePaymentIntentId, StripeRefundId,
+};
 use crate::tenant::{TenantError, TenantScope, Tenants, ready_to_charge};
-use crate::{Email, TenantCustomerId, TenantId, TenantInvoiceId};
+use crate::{Email, TenantCustomerId, TenantId, TenantInvoiceId, TenantRefundId};
 
 /// Stripe's ceiling on one amount in a two-decimal currency (99,999,999 minor units).
 pub const MAX_AMOUNT: i64 = 99_999_999;
@@ -86,6 +89,8 @@ pub struct TenantInvoice {
     pub amounts: Option<ChargeAmounts>,
     /// Why the last payment attempt failed, if it did.
     pub failure: Option<String>,
+    /// The payment that paid it, once paid (what a refund refunds).
+    pub payment_intent: Option<StripePaymentIntentId>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -99,6 +104,8 @@ pub struct InvoiceUpdate {
     pub status: InvoiceStatus,
     pub pay_url: Option<String>,
     pub amounts: Option<ChargeAmounts>,
+    /// The payment that paid it, once paid.
+    pub payment_intent: Option<StripePaymentIntentId>,
     pub failure: Option<String>,
     pub fetched_at: OffsetDateTime,
 }
@@ -133,6 +140,10 @@ pub enum InvoiceRequestError {
     Email,
     #[error("the invoice is {0} and cannot be {1}")]
     WrongStatus(&'static str, &'static str),
+    #[error("amount must be 1 or more (minor units)")]
+    RefundAmount,
+    #[error("only {remaining} (minor units) of this payment is left to refund")]
+    ExceedsRemaining { remaining: i64 },
 }
 
 fn check_lines(lines: &[InvoiceLine]) -> Result<i64, InvoiceRequestError> {
@@ -253,6 +264,7 @@ impl Tenants<'_> {
             pay_url: None,
             amounts: None,
             failure: None,
+            payment_intent: None,
             created_at: now,
             updated_at: now,
         };
@@ -319,6 +331,7 @@ impl Tenants<'_> {
             status: InvoiceStatus::parse(&sent.status).unwrap_or(InvoiceStatus::Open),
             pay_url: sent.hosted_invoice_url.clone(),
             amounts: None,
+            payment_intent: None,
             failure: None,
             fetched_at: self.clock.now(),
         };
@@ -354,6 +367,7 @@ impl Tenants<'_> {
                     status: InvoiceStatus::parse(&voided.status).unwrap_or(InvoiceStatus::Void),
                     pay_url: voided.hosted_invoice_url,
                     amounts: None,
+                    payment_intent: None,
                     failure: None,
                     fetched_at,
                 };
@@ -431,5 +445,115 @@ mod tests {
             assert!(!status.is_final());
             assert_eq!(InvoiceStatus::parse(status.as_str()), Some(status));
         }
+    }
+}
+
+/// A refund of a tenant's paid invoice on its connected account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TenantRefund {
+    pub id: TenantRefundId,
+    pub tenant_id: TenantId,
+    pub invoice_id: TenantInvoiceId,
+    pub amount: i64,
+    /// Whether the platform gave back its fee, in proportion to the refund (Stripe's rule).
+    pub refund_application_fee: bool,
+    /// `pending` until Stripe answers, then Stripe's: `succeeded`, `failed` or `canceled`.
+    pub status: String,
+    pub stripe_refund_id: Option<StripeRefundId>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl Tenants<'_> {
+    /// Refunds a paid invoice, all that remains or `amount` of it, on the tenant's connected
+    /// account. The refund is a row, checked against what remains in the same transaction,
+    /// before Stripe is asked; Stripe's call carries our refund id as its idempotency key. The
+    /// platform's fee goes back in proportion unless `refund_application_fee` is false.
+    pub async fn refund_invoice(
+        &self,
+        scope: &TenantScope,
+        invoice_id: TenantInvoiceId,
+        amount: Option<i64>,
+        refund_application_fee: Option<bool>,
+    ) -> Result<TenantRefund, TenantError> {
+        let invoice = self.invoice(scope, invoice_id).await?;
+        let (Some(amounts), Some(intent)) = (invoice.amounts, invoice.payment_intent.clone())
+        else {
+            return Err(
+                InvoiceRequestError::WrongStatus(invoice.status.as_str(), "refunded").into(),
+            );
+        };
+        let refunded = self.billing.tenant_refunded(scope, invoice_id).await?;
+        let amount = amount.unwrap_or(amounts.gross - refunded);
+        if amount < 1 {
+            return Err(InvoiceRequestError::RefundAmount.into());
+        }
+        let tenant = self.tenant(scope).await?;
+        let account = tenant.account_id.ok_or(TenantError::NoAccount)?;
+        let now = self.clock.now();
+        let refund = TenantRefund {
+            id: TenantRefundId::new(),
+            tenant_id: scope.tenant_id(),
+            invoice_id,
+            amount,
+            refund_application_fee: refund_application_fee.unwrap_or(true),
+            status: "pending".into(),
+            stripe_refund_id: None,
+            created_at: now,
+        };
+        match self
+            .billing
+            .admit_tenant_refund(scope, &refund, amounts.gross)
+            .await?
+        {
+            RefundAdmission::Admitted => {}
+            RefundAdmission::ExceedsRemaining { remaining } => {
+                return Err(InvoiceRequestError::ExceedsRemaining { remaining }.into());
+            }
+            RefundAdmission::NotRefundable => {
+                return Err(
+                    InvoiceRequestError::WrongStatus(invoice.status.as_str(), "refunded").into(),
+                );
+            }
+        }
+        let created = self
+            .connect
+            .on_account(&account)
+            .create_refund(&NewStripeRefund {
+                payment_intent: intent,
+                amount,
+                metadata: [(
+                    "tollgate_tenant_refund_id".to_string(),
+                    refund.id.to_string(),
+                )]
+                .into_iter()
+                .collect(),
+                refund_application_fee: Some(refund.refund_application_fee),
+                idempotency_key: format!("tollgate-tenant-refund-{}", refund.id),
+            })
+            .await?;
+        // A refund Stripe has not made yet stays pending, holding the amount, until its event.
+        self.billing
+            .link_tenant_refund(
+                scope,
+                refund.id,
+                &created.id,
+                &created.status,
+                self.clock.now(),
+            )
+            .await?;
+        Ok(TenantRefund {
+            status: created.status,
+            stripe_refund_id: Some(created.id),
+            ..refund
+        })
+    }
+
+    pub async fn refunds_of(
+        &self,
+        scope: &TenantScope,
+        invoice_id: TenantInvoiceId,
+    ) -> Result<Vec<TenantRefund>, TenantError> {
+        Ok(self.billing.tenant_refunds(scope, invoice_id).await?)
     }
 }

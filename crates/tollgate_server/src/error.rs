@@ -339,6 +339,14 @@ impl From<tollgate_core::tenant::TenantError> for ApiError {
                     }
                     E::DaysUntilDue => "days_until_due",
                     E::Email => "email",
+                    E::RefundAmount => "amount",
+                    E::ExceedsRemaining { .. } => {
+                        return ApiError::refused(
+                            StatusCode::BAD_REQUEST,
+                            "refund_exceeds_remaining",
+                            message,
+                        );
+                    }
                     E::WrongStatus(..) => {
                         return ApiError::Conflict {
                             code: "invoice_wrong_status",

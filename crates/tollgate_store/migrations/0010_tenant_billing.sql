@@ -29,8 +29,24 @@ CREATE TABLE tenant_invoices (
     amount_application_fee BIGINT,
     amount_net BIGINT,
     failure TEXT,
+    -- The payment that paid it, for refunds.
+    payment_intent TEXT,
     synced_at BIGINT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
 CREATE INDEX tenant_invoices_created_idx ON tenant_invoices (tenant_id, created_at, id);
+
+-- Refunds of a paid tenant invoice, admitted in the transaction that checks what remains.
+CREATE TABLE tenant_refunds (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id),
+    invoice_id TEXT NOT NULL REFERENCES tenant_invoices (id),
+    amount BIGINT NOT NULL CHECK (amount > 0),
+    refund_application_fee BIGINT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed', 'canceled')),
+    stripe_refund_id TEXT UNIQUE,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX tenant_refunds_invoice_idx ON tenant_refunds (tenant_id, invoice_id);

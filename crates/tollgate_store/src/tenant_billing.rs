@@ -5,11 +5,18 @@ use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 use tollgate_core::connect::{ChargeAmounts, InvoiceLine};
+use tollgate_core::store::RefundAdmission;
 use tollgate_core::store::{Page, TenantBillingStore};
-use tollgate_core::stripe::{StripeCustomerId, StripeEventId, StripeInvoiceId};
+use tollgate_core::stripe::{
+    StripeCustomerId, StripeEventId, StripeInvoiceId, StripePaymentIntentId, StripeRefundId,
+};
 use tollgate_core::tenant::TenantScope;
-use tollgate_core::tenant_billing::{InvoiceStatus, InvoiceUpdate, TenantCustomer, TenantInvoice};
-use tollgate_core::{Email, StoreError, TenantCustomerId, TenantId, TenantInvoiceId};
+use tollgate_core::tenant_billing::{
+    InvoiceStatus, InvoiceUpdate, TenantCustomer, TenantInvoice, TenantRefund,
+};
+use tollgate_core::{
+    Email, StoreError, TenantCustomerId, TenantId, TenantInvoiceId, TenantRefundId,
+};
 
 use crate::SqlStore;
 use crate::columns::{db_error, get, get_time, millis, parse};
@@ -17,7 +24,35 @@ use crate::columns::{db_error, get, get_time, millis, parse};
 const CUSTOMER_COLUMNS: &str = "id, tenant_id, email, name, stripe_customer_id, created_at";
 const INVOICE_COLUMNS: &str = "id, tenant_id, customer_id, currency, lines, total, days_until_due, \
      status, application_fee, stripe_invoice_id, pay_url, amount_gross, amount_stripe_fee, \
-     amount_application_fee, amount_net, failure, created_at, updated_at";
+     amount_application_fee, amount_net, failure, payment_intent, created_at, updated_at";
+const REFUND_COLUMNS: &str = "id, tenant_id, invoice_id, amount, refund_application_fee, status, stripe_refund_id, created_at";
+
+fn refund_from_row(row: &AnyRow) -> Result<TenantRefund, StoreError> {
+    let stripe_id: Option<String> = get(row, "stripe_refund_id")?;
+    Ok(TenantRefund {
+        id: parse(row, "id", TenantRefundId::parse)?,
+        tenant_id: parse(row, "tenant_id", TenantId::parse)?,
+        invoice_id: parse(row, "invoice_id", TenantInvoiceId::parse)?,
+        amount: get(row, "amount")?,
+        refund_application_fee: get::<i64>(row, "refund_application_fee")? != 0,
+        status: get(row, "status")?,
+        stripe_refund_id: stripe_id
+            .map(|id| StripeRefundId::parse(&id))
+            .transpose()
+            .map_err(|_| StoreError::Corrupt("column stripe_refund_id: not a refund id".into()))?,
+        created_at: get_time(row, "created_at")?,
+    })
+}
+
+/// Stripe's refund statuses, as stored (`requires_action` is still pending here).
+fn refund_status(status: &str) -> &'static str {
+    match status {
+        "succeeded" => "succeeded",
+        "failed" => "failed",
+        "canceled" => "canceled",
+        _ => "pending",
+    }
+}
 
 fn customer_from_row(row: &AnyRow) -> Result<TenantCustomer, StoreError> {
     Ok(TenantCustomer {
@@ -68,6 +103,10 @@ fn invoice_from_row(row: &AnyRow) -> Result<TenantInvoice, StoreError> {
         pay_url: get(row, "pay_url")?,
         amounts,
         failure: get(row, "failure")?,
+        payment_intent: get::<Option<String>>(row, "payment_intent")?
+            .map(|id| StripePaymentIntentId::parse(&id))
+            .transpose()
+            .map_err(|_| StoreError::Corrupt("column payment_intent: not an intent id".into()))?,
         created_at: get_time(row, "created_at")?,
         updated_at: get_time(row, "updated_at")?,
     })
@@ -77,7 +116,29 @@ fn tenant(scope: &TenantScope) -> String {
     scope.tenant_id().to_string()
 }
 
+/// What is refunded or being refunded of one invoice.
+const REFUNDED: &str = "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM tenant_refunds \
+     WHERE tenant_id = $1 AND invoice_id = $2 AND status IN ('pending', 'succeeded')";
+
 impl SqlStore {
+    /// At most one of the tenant's rows: `sql` filters on `tenant_id = $1` and binds `key` as `$2`.
+    async fn tenant_row(
+        &self,
+        scope: &TenantScope,
+        sql: &str,
+        key: String,
+    ) -> Result<Option<AnyRow>, StoreError> {
+        let mut tx = self.scoped(&self.read, scope).await?;
+        let row = sqlx::query(sql)
+            .bind(tenant(scope))
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(row)
+    }
+
     /// One keyset page of a tenant's rows, newest first, below the previous page's last id.
     async fn tenant_page(
         &self,
@@ -143,16 +204,9 @@ impl TenantBillingStore for SqlStore {
         scope: &TenantScope,
         id: TenantCustomerId,
     ) -> Result<Option<TenantCustomer>, StoreError> {
-        let mut tx = self.scoped(&self.read, scope).await?;
-        let row = sqlx::query(&format!(
-            "SELECT {CUSTOMER_COLUMNS} FROM tenant_customers WHERE tenant_id = $1 AND id = $2"
-        ))
-        .bind(tenant(scope))
-        .bind(id.to_string())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
+        let row = self
+            .tenant_row(scope, &format!("SELECT {CUSTOMER_COLUMNS} FROM tenant_customers WHERE tenant_id = $1 AND id = $2"), id.to_string())
+            .await?;
         row.as_ref().map(customer_from_row).transpose()
     }
 
@@ -161,16 +215,9 @@ impl TenantBillingStore for SqlStore {
         scope: &TenantScope,
         email: &Email,
     ) -> Result<Option<TenantCustomer>, StoreError> {
-        let mut tx = self.scoped(&self.read, scope).await?;
-        let row = sqlx::query(&format!(
-            "SELECT {CUSTOMER_COLUMNS} FROM tenant_customers WHERE tenant_id = $1 AND lower(email) = lower($2)"
-        ))
-        .bind(tenant(scope))
-        .bind(email.as_str().to_string())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
+        let row = self
+            .tenant_row(scope, &format!("SELECT {CUSTOMER_COLUMNS} FROM tenant_customers WHERE tenant_id = $1 AND lower(email) = lower($2)"), email.as_str().to_string())
+            .await?;
         row.as_ref().map(customer_from_row).transpose()
     }
 
@@ -231,16 +278,15 @@ impl TenantBillingStore for SqlStore {
         scope: &TenantScope,
         id: TenantInvoiceId,
     ) -> Result<Option<TenantInvoice>, StoreError> {
-        let mut tx = self.scoped(&self.read, scope).await?;
-        let row = sqlx::query(&format!(
-            "SELECT {INVOICE_COLUMNS} FROM tenant_invoices WHERE tenant_id = $1 AND id = $2"
-        ))
-        .bind(tenant(scope))
-        .bind(id.to_string())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
+        let row = self
+            .tenant_row(
+                scope,
+                &format!(
+                    "SELECT {INVOICE_COLUMNS} FROM tenant_invoices WHERE tenant_id = $1 AND id = $2"
+                ),
+                id.to_string(),
+            )
+            .await?;
         row.as_ref().map(invoice_from_row).transpose()
     }
 
@@ -327,6 +373,7 @@ impl TenantBillingStore for SqlStore {
              amount_gross = COALESCE($3, amount_gross), amount_stripe_fee = COALESCE($4, amount_stripe_fee), \
              amount_application_fee = COALESCE($5, amount_application_fee), \
              amount_net = COALESCE($6, amount_net), failure = COALESCE($7, failure), \
+             payment_intent = COALESCE($11, payment_intent), \
              synced_at = $8, updated_at = $8 \
              WHERE tenant_id = $9 AND stripe_invoice_id = $10 \
              AND status NOT IN ('paid', 'void') AND (synced_at IS NULL OR synced_at <= $8)",
@@ -341,6 +388,7 @@ impl TenantBillingStore for SqlStore {
         .bind(millis(update.fetched_at))
         .bind(tenant(scope))
         .bind(update.stripe_invoice_id.as_str())
+        .bind(update.payment_intent.as_ref().map(|p| p.as_str().to_string()))
         .execute(&mut *tx)
         .await
         .map_err(db_error)?
@@ -351,5 +399,144 @@ impl TenantBillingStore for SqlStore {
         }
         tx.commit().await.map_err(db_error)?;
         Ok(written)
+    }
+
+    async fn admit_tenant_refund(
+        &self,
+        scope: &TenantScope,
+        refund: &TenantRefund,
+        gross: i64,
+    ) -> Result<RefundAdmission, StoreError> {
+        let mut tx = self.scoped(&self.write, scope).await?;
+        // The invoice's row is locked (PostgreSQL; SQLite has one writer), so two refunds at
+        // once cannot both see room for themselves.
+        let paid: Option<(String,)> = sqlx::query_as(&format!(
+            "SELECT status FROM tenant_invoices WHERE tenant_id = $1 AND id = $2 {}",
+            crate::payments::row_lock(self.backend())
+        ))
+        .bind(tenant(scope))
+        .bind(refund.invoice_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if paid.is_none_or(|(status,)| status != "paid") {
+            return Ok(RefundAdmission::NotRefundable);
+        }
+        let (taken,): (i64,) = sqlx::query_as(REFUNDED)
+            .bind(tenant(scope))
+            .bind(refund.invoice_id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let remaining = gross - taken;
+        if refund.amount > remaining {
+            return Ok(RefundAdmission::ExceedsRemaining { remaining });
+        }
+        sqlx::query(
+            "INSERT INTO tenant_refunds (id, tenant_id, invoice_id, amount, refund_application_fee, \
+             status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6)",
+        )
+        .bind(refund.id.to_string())
+        .bind(tenant(scope))
+        .bind(refund.invoice_id.to_string())
+        .bind(refund.amount)
+        .bind(i64::from(refund.refund_application_fee))
+        .bind(millis(refund.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(RefundAdmission::Admitted)
+    }
+
+    async fn link_tenant_refund(
+        &self,
+        scope: &TenantScope,
+        id: TenantRefundId,
+        stripe_refund_id: &StripeRefundId,
+        status: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.scoped(&self.write, scope).await?;
+        // The refund's event may have settled it already: a pending answer never undoes that.
+        sqlx::query(
+            "UPDATE tenant_refunds SET stripe_refund_id = $1, \
+             status = CASE WHEN status = 'pending' THEN $2 ELSE status END, updated_at = $3 \
+             WHERE tenant_id = $4 AND id = $5",
+        )
+        .bind(stripe_refund_id.as_str())
+        .bind(refund_status(status))
+        .bind(millis(now))
+        .bind(tenant(scope))
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn apply_tenant_refund(
+        &self,
+        scope: &TenantScope,
+        stripe_refund_id: &StripeRefundId,
+        status: &str,
+        now: OffsetDateTime,
+        event: Option<&StripeEventId>,
+    ) -> Result<(), StoreError> {
+        if event.is_some() {
+            self.fold_journal().await?;
+        }
+        let mut tx = self.scoped(&self.write, scope).await?;
+        // Only a pending refund moves; a settled one stays as Stripe first settled it.
+        sqlx::query(
+            "UPDATE tenant_refunds SET status = $1, updated_at = $2 \
+             WHERE tenant_id = $3 AND stripe_refund_id = $4 AND status = 'pending'",
+        )
+        .bind(refund_status(status))
+        .bind(millis(now))
+        .bind(tenant(scope))
+        .bind(stripe_refund_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if let Some(event) = event {
+            crate::inbox::mark_processed(&mut tx, event, now).await?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn tenant_refunded(
+        &self,
+        scope: &TenantScope,
+        invoice: TenantInvoiceId,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.scoped(&self.read, scope).await?;
+        let (taken,): (i64,) = sqlx::query_as(REFUNDED)
+            .bind(tenant(scope))
+            .bind(invoice.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(taken)
+    }
+
+    async fn tenant_refunds(
+        &self,
+        scope: &TenantScope,
+        invoice: TenantInvoiceId,
+    ) -> Result<Vec<TenantRefund>, StoreError> {
+        let mut tx = self.scoped(&self.read, scope).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {REFUND_COLUMNS} FROM tenant_refunds WHERE tenant_id = $1 AND invoice_id = $2 \
+             ORDER BY created_at, id"
+        ))
+        .bind(tenant(scope))
+        .bind(invoice.to_string())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        rows.iter().map(refund_from_row).collect()
     }
 }

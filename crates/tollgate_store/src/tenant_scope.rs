@@ -16,6 +16,8 @@ use crate::{Backend, ConnectError, SqlStore};
 /// login role, which it is granted to.
 const SETUP: &str = r#"
 DO $setup$
+DECLARE
+    scoped text;
 BEGIN
     PERFORM pg_advisory_xact_lock(8391020517);
     BEGIN
@@ -24,28 +26,27 @@ BEGIN
     END;
     EXECUTE format('GRANT tollgate_tenant TO %I', current_user);
     GRANT SELECT, UPDATE ON tenants TO tollgate_tenant;
-    GRANT SELECT, INSERT, UPDATE ON tenant_customers, tenant_invoices TO tollgate_tenant;
     -- A scoped command settles its event and writes its audit entry in the same transaction.
     GRANT SELECT, UPDATE ON stripe_events TO tollgate_tenant;
     GRANT INSERT ON audit_log TO tollgate_tenant;
     ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
-    ALTER TABLE tenant_customers ENABLE ROW LEVEL SECURITY;
-    ALTER TABLE tenant_invoices ENABLE ROW LEVEL SECURITY;
     IF NOT EXISTS (SELECT 1 FROM pg_policies WHERE policyname = 'tollgate_tenant_rows' AND tablename = 'tenants') THEN
         CREATE POLICY tollgate_tenant_rows ON tenants TO tollgate_tenant
             USING (id = current_setting('tollgate.tenant_id', true))
             WITH CHECK (id = current_setting('tollgate.tenant_id', true));
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_policies WHERE policyname = 'tollgate_tenant_rows' AND tablename = 'tenant_customers') THEN
-        CREATE POLICY tollgate_tenant_rows ON tenant_customers TO tollgate_tenant
-            USING (tenant_id = current_setting('tollgate.tenant_id', true))
-            WITH CHECK (tenant_id = current_setting('tollgate.tenant_id', true));
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_policies WHERE policyname = 'tollgate_tenant_rows' AND tablename = 'tenant_invoices') THEN
-        CREATE POLICY tollgate_tenant_rows ON tenant_invoices TO tollgate_tenant
-            USING (tenant_id = current_setting('tollgate.tenant_id', true))
-            WITH CHECK (tenant_id = current_setting('tollgate.tenant_id', true));
-    END IF;
+    -- Every table with a tenant_id column: one policy each, the same rule.
+    FOR scoped IN SELECT unnest(ARRAY['tenant_customers', 'tenant_invoices', 'tenant_refunds']) LOOP
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I TO tollgate_tenant', scoped);
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', scoped);
+        IF NOT EXISTS (SELECT 1 FROM pg_policies WHERE policyname = 'tollgate_tenant_rows' AND tablename = scoped) THEN
+            EXECUTE format(
+                'CREATE POLICY tollgate_tenant_rows ON %I TO tollgate_tenant '
+                'USING (tenant_id = current_setting(''tollgate.tenant_id'', true)) '
+                'WITH CHECK (tenant_id = current_setting(''tollgate.tenant_id'', true))',
+                scoped);
+        END IF;
+    END LOOP;
 END
 $setup$;
 "#;

@@ -122,6 +122,21 @@ async fn row_level_security_shows_a_scoped_transaction_one_tenant_whatever_its_s
 
     // A statement with no tenant filter at all, as a forgetful query would be.
     let mut conn = PgConnection::connect(&database.url).await.expect("connect");
+    // Every table holding tenant rows is behind a policy (users belong to the platform too).
+    let unguarded = conn
+        .fetch_all(
+            "SELECT c.table_name FROM information_schema.columns c \
+             JOIN pg_class t ON t.relname = c.table_name \
+             WHERE c.column_name = 'tenant_id' AND c.table_schema = current_schema() \
+             AND c.table_name <> 'users' AND NOT t.relrowsecurity",
+        )
+        .await
+        .expect("tables");
+    let unguarded: Vec<String> = unguarded.iter().map(|r| r.get(0)).collect();
+    assert!(
+        unguarded.is_empty(),
+        "tenant tables without row-level security: {unguarded:?}"
+    );
     let count = |rows: Vec<sqlx::postgres::PgRow>| rows[0].get::<i64, _>(0);
     let everyone = conn
         .fetch_all("SELECT count(*) FROM tenant_customers")

@@ -445,6 +445,10 @@ impl StripeApi for StripeClient {
                     .into_iter()
                     .collect::<HashMap<_, _>>(),
             );
+        let create = match request.refund_application_fee {
+            Some(flag) => create.refund_application_fee(flag),
+            None => create,
+        };
         let refund = self
             .send(
                 "refund.create",

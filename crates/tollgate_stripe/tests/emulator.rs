@@ -607,6 +607,7 @@ async fn an_inline_amount_purchase_tags_its_intent_and_refunds_read_back_once_pe
         payment_intent: intent.id.clone(),
         amount,
         metadata: BTreeMap::from([("tollgate_refund_id".to_owned(), key.to_owned())]),
+        refund_application_fee: None,
         idempotency_key: format!("refund-{key}"),
     };
     let first = h.client.create_refund(&refund(400, "a")).await?;

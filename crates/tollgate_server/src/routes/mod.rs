@@ -105,6 +105,7 @@ fn router(state: AppState) -> Router {
             "/api/v1/tenant/invoices/{id}/void",
             post(tenant_billing::void_invoice),
         )
+        .route("/api/v1/tenant/refunds", post(tenant_billing::refund))
         .route("/api/stripe/connect/create", post(connect::seed_create))
         .route("/api/stripe/connect/status", get(connect::status))
         .route("/api/v1/admin/events", get(events::list))

@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tollgate_core::connect::{ChargeAmounts, InvoiceLine};
 use tollgate_core::store::Page;
-use tollgate_core::tenant_billing::{NewInvoiceRequest, TenantCustomer, TenantInvoice};
+use tollgate_core::tenant_billing::{
+    NewInvoiceRequest, TenantCustomer, TenantInvoice, TenantRefund,
+};
 use tollgate_core::{TenantCustomerId, TenantInvoiceId};
 
 use super::admin::{before, limit, page_body};
@@ -81,6 +83,51 @@ impl<'a> InvoiceBody<'a> {
             created_at: invoice.created_at,
         }
     }
+}
+
+#[derive(Serialize)]
+pub struct RefundBody<'a> {
+    id: String,
+    invoice_id: String,
+    amount: i64,
+    refund_application_fee: bool,
+    /// `pending`, `succeeded`, `failed` or `canceled`.
+    status: &'a str,
+    stripe_refund_id: Option<&'a str>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: time::OffsetDateTime,
+}
+
+impl<'a> RefundBody<'a> {
+    fn of(refund: &'a TenantRefund) -> Self {
+        RefundBody {
+            id: refund.id.to_string(),
+            invoice_id: refund.invoice_id.to_string(),
+            amount: refund.amount,
+            refund_application_fee: refund.refund_application_fee,
+            status: &refund.status,
+            stripe_refund_id: refund.stripe_refund_id.as_ref().map(|r| r.as_str()),
+            created_at: refund.created_at,
+        }
+    }
+}
+
+/// One invoice with its refunds.
+#[derive(Serialize)]
+pub struct InvoiceDetail<'a> {
+    #[serde(flatten)]
+    invoice: InvoiceBody<'a>,
+    refunds: Vec<RefundBody<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRefund {
+    invoice_id: String,
+    /// Minor units; absent: all that remains.
+    amount: Option<i64>,
+    /// Absent: the platform's fee goes back in proportion.
+    refund_application_fee: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -171,11 +218,15 @@ pub async fn invoice(
     admin: TenantAdmin,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let invoice = state
-        .tenants()
-        .invoice(&admin.scope, invoice_id(&id)?)
-        .await?;
-    Ok(Json(InvoiceBody::of(&invoice)).into_response())
+    let tenants = state.tenants();
+    let id = invoice_id(&id)?;
+    let invoice = tenants.invoice(&admin.scope, id).await?;
+    let refunds = tenants.refunds_of(&admin.scope, id).await?;
+    Ok(Json(InvoiceDetail {
+        invoice: InvoiceBody::of(&invoice),
+        refunds: refunds.iter().map(RefundBody::of).collect(),
+    })
+    .into_response())
 }
 
 pub async fn send_invoice(
@@ -200,4 +251,22 @@ pub async fn void_invoice(
         .void_invoice(&admin.scope, invoice_id(&id)?)
         .await?;
     Ok(Json(InvoiceBody::of(&invoice)).into_response())
+}
+
+/// `POST /api/v1/tenant/refunds`: refunds a paid invoice on the tenant's connected account.
+pub async fn refund(
+    State(state): State<AppState>,
+    admin: TenantAdmin,
+    ApiJson(body): ApiJson<CreateRefund>,
+) -> Result<Response, ApiError> {
+    let refund = state
+        .tenants()
+        .refund_invoice(
+            &admin.scope,
+            invoice_id(&body.invoice_id)?,
+            body.amount,
+            body.refund_application_fee,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(RefundBody::of(&refund))).into_response())
 }

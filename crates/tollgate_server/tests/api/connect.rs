@@ -728,6 +728,50 @@ async fn a_tenants_invoice_paid_on_the_hosted_page_nets_the_seeds_figures_to_the
             paid["amounts"],
             json!({ "gross": 10_000, "stripe_fee": 320, "application_fee": 250, "net": 9_430 })
         );
+        // A partial refund keeping the platform's fee, then the rest giving it back in
+        // proportion; never more than was paid.
+        let refund = |body: Value| {
+            let acme = &acme;
+            let app = &app;
+            async move { acme.post(app, "/api/v1/tenant/refunds", body).await }
+        };
+        let first =
+            refund(json!({ "invoice_id": id, "amount": 4_000, "refund_application_fee": false }))
+                .await;
+        assert_eq!(first.status(), StatusCode::CREATED);
+        let first: Value = first.json().await.expect("json");
+        assert_eq!(first["status"], "succeeded");
+        let (status, error) =
+            error_of(refund(json!({ "invoice_id": id, "amount": 7_000 })).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(error["code"], "refund_exceeds_remaining");
+        let rest = refund(json!({ "invoice_id": id })).await;
+        assert_eq!(rest.status(), StatusCode::CREATED);
+        let rest: Value = rest.json().await.expect("json");
+        assert_eq!(rest["amount"], 6_000);
+        let (status, _) = error_of(refund(json!({ "invoice_id": id, "amount": 1 })).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "nothing left");
+        let detail = invoice_of(&app, &acme, &id).await;
+        assert_eq!(detail["refunds"].as_array().expect("refunds").len(), 2);
+        // At Stripe: the fee gave back 6,000/10,000 of its 250, and nothing for the first refund.
+        let emulator = app.running().emulator_url().expect("emulated").to_string();
+        let fees: Value = browser()
+            .get(format!("{emulator}/v1/application_fees"))
+            .bearer_auth("sk_test_tollgate_emulator")
+            .send()
+            .await
+            .expect("fees")
+            .json()
+            .await
+            .expect("json");
+        let fee = fees["data"]
+            .as_array()
+            .expect("fees")
+            .iter()
+            .find(|f| f["amount"] == 250)
+            .expect("the invoice's fee");
+        assert_eq!(fee["amount_refunded"], 150, "{fee}");
+
         // Paid is final: voiding it is refused.
         let (status, _) = error_of(
             acme.post(
@@ -779,4 +823,107 @@ async fn a_tenant_that_cannot_take_charges_is_told_what_is_missing() {
             "{error}"
         );
     }
+}
+
+#[tokio::test]
+async fn concurrent_refunds_never_return_more_than_was_paid() {
+    for app in apps().await {
+        let platform = platform_admin(&app).await;
+        let acme = onboarded_tenant(&app, &platform, "Acme IT", "billing@acme.example").await;
+        let customer: Value = acme
+            .post(
+                &app,
+                "/api/v1/tenant/customers",
+                json!({ "email": "c@example.com" }),
+            )
+            .await
+            .json()
+            .await
+            .expect("json");
+        let draft: Value = acme
+            .post(
+                &app,
+                "/api/v1/tenant/invoices",
+                json!({ "customer_id": customer["id"], "currency": "usd",
+                        "lines": [{ "description": "Support", "unit_amount": 10_000, "quantity": 1 }] }),
+            )
+            .await
+            .json()
+            .await
+            .expect("json");
+        let id = draft["id"].as_str().expect("id").to_string();
+        let sent: Value = acme
+            .post(
+                &app,
+                &format!("/api/v1/tenant/invoices/{id}/send"),
+                json!({}),
+            )
+            .await
+            .json()
+            .await
+            .expect("json");
+        let pay_url = sent["pay_url"].as_str().expect("pay url");
+        assert_eq!(
+            pay_invoice(pay_url, "4242424242424242").await,
+            StatusCode::OK
+        );
+        eventually(30, "the invoice paid", || async {
+            (invoice_of(&app, &acme, &id).await["status"] == "paid").then_some(())
+        })
+        .await;
+        // Ten refunds of $20.00 at once against $100.00: five fit.
+        let attempts = (0..10).map(|_| {
+            acme.post(
+                &app,
+                "/api/v1/tenant/refunds",
+                json!({ "invoice_id": id, "amount": 2_000 }),
+            )
+        });
+        let answers = futures_util_join(attempts).await;
+        let created = answers
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count();
+        assert_eq!(created, 5, "{answers:?}");
+        assert!(
+            answers
+                .iter()
+                .all(|s| *s == StatusCode::CREATED || *s == StatusCode::BAD_REQUEST)
+        );
+        let detail = invoice_of(&app, &acme, &id).await;
+        let refunded: i64 = detail["refunds"]
+            .as_array()
+            .expect("refunds")
+            .iter()
+            .map(|r| r["amount"].as_i64().expect("amount"))
+            .sum();
+        assert_eq!(refunded, 10_000);
+    }
+}
+
+/// Awaits the requests side by side (they overlap on the server); their statuses in order.
+/// Polled in place: the requests borrow the test's callers, so they cannot be spawned.
+async fn futures_util_join<F>(requests: impl Iterator<Item = F>) -> Vec<StatusCode>
+where
+    F: std::future::Future<Output = reqwest::Response>,
+{
+    let mut pending: Vec<_> = requests.map(|r| Some(Box::pin(r))).collect();
+    let mut statuses: Vec<Option<StatusCode>> = vec![None; pending.len()];
+    std::future::poll_fn(|cx| {
+        for (slot, status) in pending.iter_mut().zip(statuses.iter_mut()) {
+            if let Some(request) = slot
+                && let std::task::Poll::Ready(response) = request.as_mut().poll(cx)
+            {
+                *status = Some(response.status());
+                *slot = None;
+            }
+        }
+        if pending.iter().all(Option::is_none) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    statuses.into_iter().map(|s| s.expect("answered")).collect()
 }

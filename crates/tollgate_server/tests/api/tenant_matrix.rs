@@ -262,6 +262,7 @@ async fn every_tenant_scoped_route_answers_each_caller_as_its_scope_allows() {
             drafts.push(invoice["id"].as_str().expect("invoice").to_string());
         }
         let [to_read, to_send, to_void] = <[String; 3]>::try_from(drafts).expect("three drafts");
+        let to_send_id = to_send.clone();
 
         let callers = [
             Caller::anonymous(),
@@ -457,6 +458,14 @@ async fn every_tenant_scoped_route_answers_each_caller_as_its_scope_allows() {
                 format!("/api/v1/tenant/invoices/{to_void}/void"),
                 Some(Box::new(|| json!({}))),
                 a_only(200, 409),
+            ),
+            // The sent invoice is not paid: nothing to refund, for A; for B, no such invoice.
+            (
+                "POST",
+                "/api/v1/tenant/refunds",
+                "/api/v1/tenant/refunds".into(),
+                Some(Box::new(move || json!({ "invoice_id": to_send_id }))),
+                a_only(409, 409),
             ),
             (
                 "GET",
