@@ -147,7 +147,7 @@ pub struct ConnectedInvoice {
     pub payment_intent: Option<StripePaymentIntentId>,
     /// Our invoice, from the metadata tollgate set.
     pub tenant_invoice: Option<String>,
-    /// Why the last attempt failed (`last_finalization_error` or the payment's decline).
+    /// How many times Stripe tried to collect it (named in a failed attempt's note).
     pub attempt_count: i64,
 }
 
