@@ -58,13 +58,19 @@ pub enum BillingError {
     RefundExceedsRemaining { remaining: i64 },
     #[error("a feature is lower-case letters, digits, '.', '_' or '-', at most 64")]
     InvalidFeature,
-    #[error("the quantity must be a positive whole number")]
+    #[error(
+        "the quantity must be a whole number from 1 to {}",
+        crate::usage::MAX_QUANTITY
+    )]
     InvalidQuantity,
     #[error("the idempotency key must be 1 to 255 printable characters")]
     InvalidIdempotencyKey,
     #[error("a coupon code is letters, digits, '-' or '_', at most 64")]
     InvalidCouponCode,
-    #[error("a coupon grants at least one credit, and allows at least one redemption")]
+    #[error(
+        "a coupon grants 1 to {} credits, and allows at least one redemption",
+        crate::coupon::MAX_COUPON_CREDITS
+    )]
     InvalidCoupon,
     #[error("a coupon with this code exists")]
     CouponExists,

@@ -8,6 +8,11 @@ use crate::UserId;
 use crate::audit::{Actor, AuditEntry};
 use crate::billing::{Billing, BillingError};
 
+/// The most credits one coupon grants: a balance then cannot be pushed past an i64 by
+/// redemptions (it took 9 × 10⁹ of them), where `i64::MAX` credits overflowed it into a 5xx
+/// (issue 24, finding 9).
+pub const MAX_COUPON_CREDITS: i64 = 1_000_000_000;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Coupon {
     /// What members type, upper-case (`WELCOME10`).
@@ -52,7 +57,7 @@ impl Billing<'_> {
         expires_at: Option<OffsetDateTime>,
     ) -> Result<Coupon, BillingError> {
         let code = normalize_code(code).ok_or(BillingError::InvalidCouponCode)?;
-        if credits < 1 || max_redemptions.is_some_and(|m| m < 1) {
+        if !(1..=MAX_COUPON_CREDITS).contains(&credits) || max_redemptions.is_some_and(|m| m < 1) {
             return Err(BillingError::InvalidCoupon);
         }
         let now = self.clock.now();

@@ -11,6 +11,11 @@ use crate::UserId;
 use crate::billing::{Billing, BillingError};
 use crate::subscription;
 
+/// The most one consumption may count: a usage counter (`used + quantity`) and a credit cost
+/// (`cost × quantity`) then stay far inside an i64, so no request can overflow them into a 5xx
+/// (issue 24, finding 9).
+pub const MAX_QUANTITY: i64 = 1_000_000;
+
 /// A plan limit of -1 means unlimited.
 pub const UNLIMITED: i64 = -1;
 
@@ -154,7 +159,7 @@ impl Billing<'_> {
         if !valid_feature(feature) {
             return Err(BillingError::InvalidFeature);
         }
-        if quantity < 1 {
+        if !(1..=MAX_QUANTITY).contains(&quantity) {
             return Err(BillingError::InvalidQuantity);
         }
         if idempotency_key.is_empty()

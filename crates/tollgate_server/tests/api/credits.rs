@@ -803,3 +803,37 @@ async fn signup_credits_are_the_free_trial() {
         app.stop().await;
     }
 }
+
+/// Issue 24, finding 9: a coupon of `i64::MAX` credits redeemed on a balance of 1 was a 500 on
+/// SQLite (the sum became REAL) and a 503 on PostgreSQL; so was a usage quantity of `i64::MAX`.
+#[tokio::test]
+async fn amounts_that_would_overflow_a_counter_are_refused_up_front() {
+    for app in TestApp::all().await {
+        let (admin, admin_csrf) = admin(&app, "admin@example.com").await;
+        let (status, error) = error_of(
+            app.post(
+                &admin,
+                &admin_csrf,
+                "/api/v1/admin/coupons",
+                json!({ "code": "huge", "credits": i64::MAX }),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(error["field"], "credits");
+        let (member, csrf) = app.signup("counter@example.com").await;
+        let (status, error) = error_of(
+            app.post(
+                &member,
+                &csrf,
+                "/api/v1/usage/consume",
+                json!({ "feature": "generations", "quantity": i64::MAX, "idempotency_key": "k1" }),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(error["field"], "quantity");
+    }
+}
