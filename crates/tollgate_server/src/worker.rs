@@ -66,6 +66,25 @@ pub async fn drain_once(state: &AppState) -> Result<usize, tollgate_core::StoreE
 
 /// Processes one event: applies its changes (which settles it), or returns the outcome to record.
 async fn process(state: &AppState, event: &InboxEvent) -> Option<Settlement> {
+    // A test-mode event reaching a live instance (or the reverse) is signed and stored, but
+    // it is about other money: it is never applied, and says why.
+    if event.livemode != state.config.stripe.is_live() {
+        tracing::warn!(stripe.event_id = %event.id, livemode = event.livemode, "event of the other mode: stored, not applied");
+        return Some(Settlement {
+            id: event.id.clone(),
+            status: EventStatus::Ignored,
+            error: Some(format!(
+                "livemode is {} but tollgate runs with a {} key: not applied",
+                event.livemode,
+                if state.config.stripe.is_live() {
+                    "live"
+                } else {
+                    "test"
+                }
+            )),
+            next_attempt_at: None,
+        });
+    }
     let outcome = match &event.account {
         // A connected account's event goes to its tenant, or is settled as unrouted.
         Some(account) => match state.tenants().sync_event(event, account).await {

@@ -927,3 +927,46 @@ where
     .await;
     statuses.into_iter().map(|s| s.expect("answered")).collect()
 }
+
+#[tokio::test]
+async fn an_event_of_the_other_mode_is_stored_acknowledged_and_never_applied() {
+    for app in apps().await {
+        let event = json!({
+            "id": "evt_live_on_test",
+            "object": "event",
+            "type": "account.updated",
+            "account": "acct_live_one",
+            "created": now_unix(),
+            "livemode": true,
+            "data": { "object": { "id": "acct_live_one", "object": "account" } }
+        })
+        .to_string();
+        let delivered = browser()
+            .post(app.url("/api/v1/stripe/connect/webhook"))
+            .header("stripe-signature", signed(&event, TEST_CONNECT_SECRET))
+            .body(event.clone())
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(delivered.status(), StatusCode::OK);
+        let id = tollgate_core::stripe::StripeEventId::parse("evt_live_on_test").expect("id");
+        let stored = eventually(30, "the event settled", || async {
+            let event = tollgate_core::InboxStore::event(&app.store, &id)
+                .await
+                .ok()??;
+            (event.status != EventStatus::Received).then_some(event)
+        })
+        .await;
+        assert_eq!(stored.status, EventStatus::Ignored);
+        assert!(
+            stored
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("livemode")),
+            "{stored:?}"
+        );
+        // Not even listed as unrouted: it was never routed.
+        let unrouted = app.store.unrouted_events(10).await.expect("unrouted");
+        assert!(unrouted.iter().all(|e| e.id != id));
+    }
+}
