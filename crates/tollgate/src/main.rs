@@ -6,6 +6,7 @@ mod cli;
 mod emulator;
 mod events;
 mod ledger;
+mod local_stripe;
 mod serve;
 
 use std::collections::BTreeMap;

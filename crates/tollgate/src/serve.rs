@@ -29,9 +29,13 @@ pub async fn run(config: Config) -> Result<(), Failure> {
     let store = serve::open_serving_store(&config)
         .await
         .context("opening the database")?;
-    let running = serve::start(config, Arc::new(store.clone()))
-        .await
-        .context("starting the server")?;
+    let running = serve::start(
+        config,
+        Arc::new(store.clone()),
+        &crate::local_stripe::Emulator,
+    )
+    .await
+    .context("starting the server")?;
     let base = running.state.config.server.base_url.clone();
     println!(
         "tollgate listening on {} (public URL {base})",

@@ -38,16 +38,14 @@ impl Role {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
     pub id: UserId,
     /// Absent only for users provisioned from a JWT that carried no email.
     pub email: Option<Email>,
     pub role: Role,
     pub tenant_id: Option<TenantId>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 

@@ -1,7 +1,6 @@
 //! Per-user API keys (seed 002's `Authorization: Bearer <key>`): shown once, stored as a hash,
 //! recognisable by their `tg_live_` / `tg_test_` prefix.
 
-use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::audit::{Actor, AuditEntry};
@@ -20,17 +19,14 @@ pub enum KeyMode {
     Test,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct ApiKey {
     pub id: ApiKeyId,
-    #[serde(skip)]
     pub user_id: UserId,
     pub name: String,
     /// The first characters of the key, e.g. `tg_test_Ab3x`.
     pub prefix: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
 }
 

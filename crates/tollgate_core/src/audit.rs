@@ -36,7 +36,7 @@ impl Actor {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct AuditEntry {
     pub id: AuditId,
     pub actor: Actor,
@@ -45,7 +45,6 @@ pub struct AuditEntry {
     /// What was acted upon, as `kind:id` (e.g. `user:…`).
     pub target: String,
     pub details: serde_json::Value,
-    #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
 }
 

@@ -1,7 +1,6 @@
 //! Coupons that add credits (seed 002): created by admins, redeemed once per member, never
 //! past their maximum redemptions or their expiry; the store checks all three in one transaction.
 
-use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::UserId;
@@ -13,16 +12,14 @@ use crate::billing::{Billing, BillingError};
 /// (issue 24, finding 9).
 pub const MAX_COUPON_CREDITS: i64 = 1_000_000_000;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Coupon {
     /// What members type, upper-case (`WELCOME10`).
     pub code: String,
     pub credits: i64,
     pub max_redemptions: Option<i64>,
     pub redemptions: i64,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 

@@ -75,7 +75,7 @@ pub enum Purchase {
 }
 
 /// A purchase started through Checkout (seed 002's response shape).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct CheckoutPurchase {
     pub session_id: CheckoutSessionId,
     pub url: Option<String>,
@@ -84,12 +84,11 @@ pub struct CheckoutPurchase {
     pub amount: i64,
     pub currency: Currency,
     pub credits: i64,
-    #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
 }
 
 /// A purchase started as a PaymentIntent the app confirms with Stripe.js.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct IntentPurchase {
     pub id: StripePaymentIntentId,
     pub client_secret: Option<String>,
@@ -101,9 +100,8 @@ pub struct IntentPurchase {
 }
 
 /// A member's balance with their latest entries.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct BalanceView {
-    #[serde(flatten)]
     pub balance: Balance,
     pub negative: bool,
     pub recent: Vec<LedgerEntry>,

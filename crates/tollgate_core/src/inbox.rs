@@ -50,23 +50,19 @@ pub struct NewEvent {
     pub received_at: OffsetDateTime,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct InboxEvent {
     pub id: StripeEventId,
-    #[serde(rename = "type")]
     pub event_type: String,
     pub account: Option<String>,
     pub created: i64,
     pub api_version: Option<String>,
     pub livemode: bool,
-    #[serde(skip)]
     pub payload: String,
     pub status: EventStatus,
     pub attempts: u32,
     pub last_error: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub processed_at: Option<OffsetDateTime>,
 }
 
@@ -78,6 +74,17 @@ pub struct Settlement {
     pub status: EventStatus,
     pub error: Option<String>,
     pub next_attempt_at: Option<OffsetDateTime>,
+}
+
+/// How an arriving event is stored: `received` for the worker when it is of a type the worker
+/// syncs, or of a connected account (always routed, so that one of an account no tenant has
+/// is flagged unrouted rather than silently ignored); otherwise `ignored`.
+pub fn arrival_status(event_type: &str, account: Option<&str>) -> EventStatus {
+    if is_handled(event_type) || account.is_some() {
+        EventStatus::Received
+    } else {
+        EventStatus::Ignored
+    }
 }
 
 /// The event types the worker syncs; every other type is stored as `ignored`.

@@ -1,12 +1,11 @@
 //! A member's invoices as synced from Stripe: the payment history and seed 000's payment date.
 
-use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::UserId;
 use crate::stripe::{StripeInvoiceId, StripeSubscriptionId};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invoice {
     pub id: StripeInvoiceId,
     pub user_id: UserId,
@@ -15,9 +14,7 @@ pub struct Invoice {
     pub amount_due: i64,
     pub amount_paid: i64,
     pub currency: String,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub paid_at: Option<OffsetDateTime>,
     pub hosted_invoice_url: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }

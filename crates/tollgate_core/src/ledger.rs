@@ -66,7 +66,7 @@ pub struct Grant {
     pub description: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct LedgerEntry {
     pub id: EntryId,
     pub user_id: UserId,
@@ -74,18 +74,16 @@ pub struct LedgerEntry {
     pub source: EntrySource,
     pub source_id: String,
     pub description: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
 /// A user's cached balance, always the sum of their entries.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Balance {
     pub user_id: UserId,
     pub credits: i64,
     /// Set while the balance is below zero (credits refunded after they were spent): flagged
     /// for an admin, never silently written off.
-    #[serde(with = "time::serde::rfc3339::option")]
     pub negative_since: Option<OffsetDateTime>,
 }
 

@@ -2,7 +2,6 @@
 //! status, payment date, plan, mentor), the query that lists them, and the overview figures.
 //! The billing row is derived from Stripe-synced subscriptions and invoices only (invariant 1).
 
-use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::plan::{Catalog, Interval};
@@ -11,13 +10,11 @@ use crate::{Email, MentorId, UserId};
 
 /// What the console shows of a member's billing, kept beside the user by `BillingStore::apply_sync`
 /// so the members table can filter and sort by it at any size.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberBilling {
     pub payment_status: PaymentStatus,
     pub plan: Option<String>,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub payment_date: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub current_period_end: Option<OffsetDateTime>,
     pub cancel_at_period_end: bool,
 }
@@ -42,11 +39,10 @@ impl MemberBilling {
 }
 
 /// One line of the members table.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberRow {
     pub id: UserId,
     pub email: Option<Email>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub billing: MemberBilling,
     pub mentor: Option<(MentorId, String)>,

@@ -2,7 +2,6 @@
 //! member whose payment Stripe has confirmed; the store re-checks that in the assigning
 //! transaction, so a forged request for an unpaid member changes nothing.
 
-use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::account::{Role, User};
@@ -10,12 +9,11 @@ use crate::audit::{Actor, AuditEntry};
 use crate::store::{MentorStore, StoreError};
 use crate::{Clock, Email, MentorId, UserId};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mentor {
     pub id: MentorId,
     pub name: String,
     pub email: Option<Email>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// How many members this mentor is assigned to.
     pub members: i64,

@@ -98,7 +98,7 @@ impl PaymentStatus {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Payment {
     pub id: PaymentId,
     pub user_id: UserId,
@@ -117,9 +117,7 @@ pub struct Payment {
     pub stripe_payment_intent_id: Option<StripePaymentIntentId>,
     pub stripe_charge_id: Option<StripeChargeId>,
     pub description: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub completed_at: Option<OffsetDateTime>,
 }
 
@@ -197,7 +195,7 @@ impl RefundStatus {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Refund {
     pub id: RefundId,
     pub payment_id: PaymentId,
@@ -210,7 +208,6 @@ pub struct Refund {
     pub stripe_refund_id: Option<StripeRefundId>,
     /// Credits taken back when it succeeded.
     pub credits_reversed: i64,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 

@@ -31,12 +31,11 @@ impl Interval {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
     /// Our name for the plan, used in the API (`{"plan": "pro_monthly"}`).
     pub id: String,
     pub name: String,
-    #[serde(skip)]
     pub price: PriceRef,
     /// The price's id once known (configured, or resolved from the lookup key).
     pub price_id: Option<StripePriceId>,

@@ -11,7 +11,7 @@ use crate::UserId;
 use crate::plan::Catalog;
 use crate::stripe::{StripeCustomerId, StripePriceId, StripeSubscriptionId, SubscriptionStatus};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subscription {
     pub id: StripeSubscriptionId,
     pub user_id: UserId,
@@ -20,18 +20,12 @@ pub struct Subscription {
     pub price: StripePriceId,
     pub plan: Option<String>,
     pub quantity: u64,
-    #[serde(with = "time::serde::rfc3339")]
     pub current_period_start: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
     pub current_period_end: OffsetDateTime,
     pub cancel_at_period_end: bool,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub canceled_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub ended_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub trial_end: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -98,13 +92,12 @@ impl PaymentStatus {
 }
 
 /// What a user may do now: the hot path host applications ask on every request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entitlements {
     pub active: bool,
     pub plan: Option<String>,
     pub features: Vec<String>,
     pub limits: BTreeMap<String, i64>,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub current_period_end: Option<OffsetDateTime>,
 }
 
@@ -131,18 +124,16 @@ impl Entitlements {
 }
 
 /// A user's billing summary: the seeds' fields, derived rather than stored twice.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BillingSummary {
     /// Seed 000: `preapproved | paid | payment_failed | cancelled`.
     pub subscription_status: PaymentStatus,
     /// Seed 000: `subscriptionActive`.
     pub subscription_active: bool,
     /// Seed 000: when the latest payment was confirmed by Stripe.
-    #[serde(with = "time::serde::rfc3339::option")]
     pub payment_date: Option<OffsetDateTime>,
     /// Seed 001: `free` or `pro`.
     pub tier: &'static str,
-    #[serde(with = "time::serde::rfc3339::option")]
     pub current_period_end: Option<OffsetDateTime>,
     pub subscription: Option<Subscription>,
 }

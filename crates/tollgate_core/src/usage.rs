@@ -66,15 +66,14 @@ pub enum UsageOutcome {
 }
 
 /// A consumption's answer: what happened, and whether the key had been used already.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Consumption {
-    #[serde(flatten)]
     pub outcome: UsageOutcome,
     /// The same idempotency key was seen before: this is that consumption's result, not a new one.
     pub replayed: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct FeatureUsage {
     pub feature: String,
     pub used: i64,
@@ -84,11 +83,9 @@ pub struct FeatureUsage {
 }
 
 /// Seed 001's usage view for the current period.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct UsageSummary {
-    #[serde(with = "time::serde::rfc3339")]
     pub period_start: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
     pub period_end: OffsetDateTime,
     pub features: Vec<FeatureUsage>,
     pub credits: i64,

@@ -16,6 +16,7 @@ pub mod setup;
 pub mod state;
 pub mod stripe_backend;
 pub mod telemetry;
+pub mod wire;
 pub mod worker;
 
 pub use config::Config;

@@ -14,6 +14,7 @@ use tollgate_store::SqlStore;
 use crate::config::Config;
 use crate::routes;
 use crate::state::AppState;
+use crate::stripe_backend::{LocalStripe, RunningLocalStripe};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -37,7 +38,7 @@ pub struct Running {
     stop: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
     background: Vec<JoinHandle<()>>,
-    emulator: Option<stripe_emulator::RunningEmulator>,
+    emulator: Option<Box<dyn RunningLocalStripe>>,
 }
 
 impl Running {
@@ -45,7 +46,7 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// The in-process Stripe emulator's base URL, when tollgate runs against it.
+    /// The in-process Stripe stand-in's base URL, when tollgate runs against it.
     pub fn emulator_url(&self) -> Option<&str> {
         self.emulator.as_ref().map(|e| e.base_url())
     }
@@ -118,15 +119,21 @@ pub async fn open_inbox_store(config: &Config) -> Result<SqlStore, tollgate_stor
     }
 }
 
-/// Binds `config.server.bind` and serves the API on it.
-pub async fn start(config: Config, store: Arc<dyn Store>) -> Result<Running, StartError> {
-    start_with_clock(config, store, Arc::new(SystemClock)).await
+/// Binds `config.server.bind` and serves the API on it; `local` is started as Stripe when no
+/// secret key is configured.
+pub async fn start(
+    config: Config,
+    store: Arc<dyn Store>,
+    local: &dyn LocalStripe,
+) -> Result<Running, StartError> {
+    start_with_clock(config, store, Arc::new(SystemClock), local).await
 }
 
 pub async fn start_with_clock(
     config: Config,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    local: &dyn LocalStripe,
 ) -> Result<Running, StartError> {
     let bind = config.server.bind;
     let listener = TcpListener::bind(bind)
@@ -145,7 +152,7 @@ pub async fn start_with_clock(
         };
         config.server.base_url = format!("http://{host}:{}", addr.port());
     }
-    let (stripe, emulator) = crate::stripe_backend::connect(&config, addr).await?;
+    let (stripe, emulator) = crate::stripe_backend::connect(&config, addr, local).await?;
     let state = AppState::new(config, store, clock, stripe)?;
     let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
         SocketAddr,

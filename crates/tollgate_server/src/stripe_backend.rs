@@ -1,8 +1,10 @@
-//! Choosing Stripe at start-up: the real API with the configured key, or tollgate's own
-//! emulator started in-process (no key configured), registered to deliver webhooks to this
-//! service; then the catalog's lookup keys are resolved to price ids (created on the emulator).
+//! Choosing Stripe at start-up: the real API with the configured key, or a stand-in started
+//! in-process (no key configured; the binary provides tollgate's emulator, so this crate does
+//! not depend on it), registered to deliver webhooks to this service; then the catalog's
+//! lookup keys are resolved to price ids (created on the stand-in).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +22,40 @@ use crate::state::StripeSide;
 /// The key tollgate uses with its own emulator; it is no secret (the emulator is offline).
 const EMULATOR_KEY: &str = "sk_test_tollgate_emulator";
 
+/// What plays Stripe in this process when no secret key is configured.
+#[async_trait::async_trait]
+pub trait LocalStripe: Send + Sync {
+    /// Starts it on `plan.bind`, delivering events to `plan.endpoints`.
+    async fn start(&self, plan: LocalStripePlan) -> Result<Box<dyn RunningLocalStripe>, String>;
+}
+
+/// A started local Stripe.
+#[async_trait::async_trait]
+pub trait RunningLocalStripe: Send + Sync {
+    /// The API base URL, e.g. `http://127.0.0.1:12111`.
+    fn base_url(&self) -> &str;
+    async fn shutdown(self: Box<Self>);
+}
+
+/// How the local Stripe is to be started: `[emulator]` of the configuration, and this
+/// service's two webhook endpoints.
+/// Not `Debug`: the endpoints carry their signing secrets.
+#[derive(Clone)]
+pub struct LocalStripePlan {
+    pub bind: SocketAddr,
+    pub state_file: Option<PathBuf>,
+    pub endpoints: Vec<LocalEndpoint>,
+}
+
+/// A webhook endpoint registered on the local Stripe (every event type).
+#[derive(Clone)]
+pub struct LocalEndpoint {
+    pub url: String,
+    pub secret: String,
+    /// Receives connected accounts' events, as a Connect endpoint does on Stripe.
+    pub connect: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error("cannot start the Stripe emulator: {0}")]
@@ -35,7 +71,8 @@ pub enum BackendError {
 pub async fn connect(
     config: &Config,
     own_addr: SocketAddr,
-) -> Result<(StripeSide, Option<stripe_emulator::RunningEmulator>), BackendError> {
+    local: &dyn LocalStripe,
+) -> Result<(StripeSide, Option<Box<dyn RunningLocalStripe>>), BackendError> {
     let tolerance = Duration::from_secs(config.stripe.webhook_tolerance_seconds);
     let mut secrets = config.stripe.webhook_secrets.clone();
     secrets.extend(config.connect.thin_webhook_secrets.iter().cloned());
@@ -55,33 +92,28 @@ pub async fn connect(
             } else {
                 own_addr.ip().to_string()
             };
-            let emulator = stripe_emulator::start(stripe_emulator::EmulatorConfig {
-                bind: config.emulator.bind,
-                webhook_endpoints: vec![
-                    stripe_emulator::WebhookEndpointConfig {
-                        url: format!("http://{host}:{}/api/v1/stripe/webhook", own_addr.port()),
-                        secret: secret.clone(),
-                        enabled_events: vec!["*".to_string()],
-                        ..Default::default()
-                    },
-                    // Events of connected accounts go to their own endpoint, as on Stripe.
-                    stripe_emulator::WebhookEndpointConfig {
-                        url: format!(
-                            "http://{host}:{}/api/v1/stripe/connect/webhook",
-                            own_addr.port()
-                        ),
-                        secret: connect_secret.clone(),
-                        enabled_events: vec!["*".to_string()],
-                        connect: true,
-                        ..Default::default()
-                    },
-                ],
-                state_file: (!config.emulator.state_file.is_empty())
-                    .then(|| config.emulator.state_file.clone().into()),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| BackendError::Emulator(e.to_string()))?;
+            let own = |path: &str| format!("http://{host}:{}{path}", own_addr.port());
+            let emulator = local
+                .start(LocalStripePlan {
+                    bind: config.emulator.bind,
+                    state_file: (!config.emulator.state_file.is_empty())
+                        .then(|| config.emulator.state_file.clone().into()),
+                    endpoints: vec![
+                        LocalEndpoint {
+                            url: own("/api/v1/stripe/webhook"),
+                            secret: secret.clone(),
+                            connect: false,
+                        },
+                        // Events of connected accounts go to their own endpoint, as on Stripe.
+                        LocalEndpoint {
+                            url: own("/api/v1/stripe/connect/webhook"),
+                            secret: connect_secret.clone(),
+                            connect: true,
+                        },
+                    ],
+                })
+                .await
+                .map_err(BackendError::Emulator)?;
             tracing::warn!(
                 emulator.url = %emulator.base_url(),
                 "TEST MODE: no STRIPE_SECRET_KEY configured, running against tollgate's own Stripe emulator; no real money moves"

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tollgate_core::inbox::{self, NewEvent};
 use tollgate_core::stripe::StripeEventId;
 
 /// What the inbox stores about an event before anything else happens to it.
@@ -33,6 +34,24 @@ pub struct EventEnvelope {
     pub object_id: Option<String>,
     /// `data.object.object` (e.g. `checkout.session`), or `related_object.type` on thin events.
     pub object_type: Option<String>,
+}
+
+impl EventEnvelope {
+    /// The inbox record of this event: the envelope's fields, the verified payload as
+    /// received, and the status it is stored with (`inbox::arrival_status`).
+    pub fn into_new_event(self, payload: String, received_at: OffsetDateTime) -> NewEvent {
+        NewEvent {
+            status: inbox::arrival_status(&self.event_type, self.account.as_deref()),
+            id: self.id,
+            event_type: self.event_type,
+            account: self.account,
+            created: self.created,
+            api_version: self.api_version,
+            livemode: self.livemode,
+            payload,
+            received_at,
+        }
+    }
 }
 
 /// Why a verified payload is still not an event we can store. `code()` is stable.
@@ -208,6 +227,24 @@ mod tests {
       },
       "reason": {"type": "request", "request": {"id": "req_1", "idempotency_key": "k"}}
     }"#;
+
+    #[test]
+    fn the_inbox_record_keeps_the_payload_and_routes_every_connected_accounts_event() {
+        let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("time");
+        let event = parse_envelope(THIN)
+            .expect("parses")
+            .into_new_event(THIN.to_string(), at);
+        assert_eq!(event.payload, THIN);
+        assert_eq!(event.received_at, at);
+        assert_eq!(event.account.as_deref(), Some("acct_1Connected"));
+        // Not a type the worker syncs, but a connected account's: the worker routes it.
+        assert_eq!(event.status, inbox::EventStatus::Received);
+        let platform = THIN.replace(r#""context": "acct_1Connected","#, "");
+        let event = parse_envelope(&platform)
+            .expect("parses")
+            .into_new_event(platform.clone(), at);
+        assert_eq!(event.status, inbox::EventStatus::Ignored);
+    }
 
     #[test]
     fn a_snapshot_event_yields_its_id_type_account_and_object() {

@@ -115,7 +115,7 @@ impl IntoResponse for PageError {
             }
             PageError::Api(error) => {
                 let status = error.status();
-                let code = error.code();
+                let code = error.code().as_str();
                 let (message, detail) = error.page_message();
                 let page = ErrorPage {
                     layout: Layout::bare(status_title(status), false),

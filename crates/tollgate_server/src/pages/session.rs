@@ -129,6 +129,10 @@ fn csrf_matches(fields: &HashMap<String, String>, expected: &str) -> bool {
         .is_some_and(|presented| token::constant_time_eq(presented, expected))
 }
 
+/// The body of a form whose only field is its CSRF token (logout, cancel, replay, …).
+#[derive(serde::Deserialize)]
+pub struct NoFields {}
+
 /// A form posted by a signed-in visitor, with the session's CSRF token checked.
 pub struct SignedForm<T> {
     pub visitor: Visitor,

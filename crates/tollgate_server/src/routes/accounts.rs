@@ -17,6 +17,7 @@ use crate::auth::{AuthMethod, Authenticated};
 use crate::error::ApiError;
 use crate::json::ApiJson;
 use crate::state::AppState;
+use crate::wire::UserBody;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,7 +37,7 @@ pub struct SignupBody {
 
 #[derive(Serialize)]
 struct SessionBody<'a> {
-    user: &'a User,
+    user: UserBody<'a>,
     /// Echo it in `x-csrf-token` on every state-changing request made with the cookie.
     csrf_token: &'a str,
 }
@@ -55,7 +56,7 @@ pub(crate) fn session_response(
         state.config.cookies_secure(),
     );
     let body = SessionBody {
-        user,
+        user: UserBody::of(user),
         csrf_token: session.csrf_token.expose(),
     };
     (status, [(header::SET_COOKIE, cookie)], Json(body)).into_response()
@@ -123,7 +124,7 @@ pub async fn logout(
 
 #[derive(Serialize)]
 struct Me<'a> {
-    user: &'a User,
+    user: UserBody<'a>,
     auth_method: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     csrf_token: Option<&'a str>,
@@ -135,7 +136,7 @@ pub async fn me(caller: Authenticated) -> Response {
         _ => None,
     };
     Json(Me {
-        user: &caller.user,
+        user: UserBody::of(&caller.user),
         auth_method: caller.method.name(),
         csrf_token,
     })

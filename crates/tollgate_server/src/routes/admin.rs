@@ -13,6 +13,7 @@ use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::path::ApiPath;
 use crate::state::AppState;
+use crate::wire;
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 200;
@@ -54,8 +55,11 @@ pub(crate) fn page_body<'a, T, I: serde::Serialize, B: serde::Serialize>(
     let next_before = (items.len() == limit as usize)
         .then(|| items.last().map(&id))
         .flatten();
-    let data: Vec<B> = items.iter().map(body).collect();
-    Json(serde_json::json!({ "data": data, "next_before": next_before })).into_response()
+    Json(wire::PageBody {
+        data: items.iter().map(body).collect(),
+        next_before,
+    })
+    .into_response()
 }
 
 pub async fn users(
@@ -75,7 +79,7 @@ pub async fn users(
         before: before(&query, UserId::parse)?,
     };
     let users = state.store.users(role, page).await?;
-    Ok(page_body(&users, page.limit, |u| u.id, |u| u))
+    Ok(page_body(&users, page.limit, |u| u.id, wire::UserBody::of))
 }
 
 pub async fn audit(
@@ -88,7 +92,12 @@ pub async fn audit(
         before: before(&query, AuditId::parse)?,
     };
     let entries = state.store.audit_log(page).await?;
-    Ok(page_body(&entries, page.limit, |e| e.id, |e| e))
+    Ok(page_body(
+        &entries,
+        page.limit,
+        |e| e.id,
+        wire::AuditBody::of,
+    ))
 }
 
 #[derive(serde::Deserialize)]
@@ -100,7 +109,7 @@ pub struct NewMentor {
 
 pub async fn mentors(State(state): State<AppState>, _admin: Admin) -> Result<Response, ApiError> {
     let mentors = state.store.mentors().await?;
-    Ok(Json(serde_json::json!({ "data": mentors })).into_response())
+    Ok(Json(wire::ListBody::of(&mentors, wire::MentorBody::of)).into_response())
 }
 
 pub async fn create_mentor(
@@ -116,13 +125,23 @@ pub async fn create_mentor(
         body.email,
     )
     .await?;
-    Ok((axum::http::StatusCode::CREATED, Json(mentor)).into_response())
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(wire::MentorBody::of(&mentor)),
+    )
+        .into_response())
 }
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Assign {
     mentor_id: String,
+}
+
+/// `{member}`: the member after a mentor is assigned.
+#[derive(serde::Serialize)]
+struct MemberAnswer<'a> {
+    member: wire::MemberBody<'a>,
 }
 
 /// Seed 000's "Assign Mentor": 409 `payment_not_verified` unless Stripe confirmed the
@@ -149,5 +168,8 @@ pub async fn assign_mentor(
         .member(member)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(serde_json::json!({ "member": row })).into_response())
+    Ok(Json(MemberAnswer {
+        member: wire::MemberBody::of(&row),
+    })
+    .into_response())
 }

@@ -6,13 +6,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tollgate_core::ApiKeyId;
-use tollgate_core::api_key::{self, ApiKey, ApiKeyError};
+use tollgate_core::api_key::{self, ApiKeyError};
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::json::ApiJson;
 use crate::path::ApiPath;
 use crate::state::AppState;
+use crate::wire::{ApiKeyBody, ListBody};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,7 +24,7 @@ pub struct CreateKey {
 #[derive(Serialize)]
 struct Created<'a> {
     #[serde(flatten)]
-    key: &'a ApiKey,
+    key: ApiKeyBody<'a>,
     /// The full key: shown this once, never again.
     key_secret: &'a str,
 }
@@ -46,7 +47,7 @@ pub async fn create(
         ApiKeyError::Store(e) => e.into(),
     })?;
     let body = Created {
-        key: &key,
+        key: ApiKeyBody::of(&key),
         key_secret: secret.expose(),
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -57,7 +58,7 @@ pub async fn list(
     caller: Authenticated,
 ) -> Result<Response, ApiError> {
     let keys = state.store.api_keys(caller.user.id).await?;
-    Ok(Json(serde_json::json!({ "data": keys })).into_response())
+    Ok(Json(ListBody::of(&keys, ApiKeyBody::of)).into_response())
 }
 
 pub async fn revoke(

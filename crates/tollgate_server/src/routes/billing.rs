@@ -16,6 +16,9 @@ use crate::error::ApiError;
 use crate::json::{ApiJson, MaybeJson};
 use crate::path::ApiPath;
 use crate::state::AppState;
+use crate::wire::{
+    EntitlementsBody, InvoiceBody, ListBody, PlanBody, SubscriptionBody, SummaryBody,
+};
 
 /// Checks that a caller-supplied return path stays on this service (no open redirects).
 pub(crate) fn local_path(field: &str, path: &str) -> Result<String, ApiError> {
@@ -68,7 +71,7 @@ pub(crate) async fn target_user(
 }
 
 pub async fn plans(State(state): State<AppState>) -> Response {
-    Json(serde_json::json!({ "data": state.catalog.plans })).into_response()
+    Json(ListBody::of(&state.catalog.plans, PlanBody::of)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -129,7 +132,8 @@ pub async fn my_subscription(
     State(state): State<AppState>,
     caller: Authenticated,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.billing().summary(caller.user.id).await?).into_response())
+    let summary = state.billing().summary(caller.user.id).await?;
+    Ok(Json(SummaryBody::of(&summary)).into_response())
 }
 
 pub async fn user_subscription(
@@ -138,7 +142,8 @@ pub async fn user_subscription(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let user = target_user(&state, &caller, &id).await?;
-    Ok(Json(state.billing().summary(user.id).await?).into_response())
+    let summary = state.billing().summary(user.id).await?;
+    Ok(Json(SummaryBody::of(&summary)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -152,6 +157,20 @@ fn yes() -> bool {
     true
 }
 
+/// `{subscription}`: the subscription after a cancel or resume.
+#[derive(serde::Serialize)]
+struct SubscriptionAnswer<'a> {
+    subscription: SubscriptionBody<'a>,
+}
+
+impl<'a> SubscriptionAnswer<'a> {
+    fn of(subscription: &'a tollgate_core::subscription::Subscription) -> Self {
+        Self {
+            subscription: SubscriptionBody::of(subscription),
+        }
+    }
+}
+
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Authenticated,
@@ -161,7 +180,7 @@ pub async fn cancel(
         .billing()
         .cancel(caller.user.id, body.at_period_end)
         .await?;
-    Ok(Json(serde_json::json!({ "subscription": subscription })).into_response())
+    Ok(Json(SubscriptionAnswer::of(&subscription)).into_response())
 }
 
 pub async fn resume(
@@ -169,7 +188,7 @@ pub async fn resume(
     caller: Authenticated,
 ) -> Result<Response, ApiError> {
     let subscription = state.billing().resume(caller.user.id).await?;
-    Ok(Json(serde_json::json!({ "subscription": subscription })).into_response())
+    Ok(Json(SubscriptionAnswer::of(&subscription)).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -196,17 +215,16 @@ pub async fn invoices(
     State(state): State<AppState>,
     caller: Authenticated,
 ) -> Result<Response, ApiError> {
-    Ok(
-        Json(serde_json::json!({ "data": state.billing().invoices(caller.user.id).await? }))
-            .into_response(),
-    )
+    let invoices = state.billing().invoices(caller.user.id).await?;
+    Ok(Json(ListBody::of(&invoices, InvoiceBody::of)).into_response())
 }
 
 pub async fn my_entitlements(
     State(state): State<AppState>,
     caller: Authenticated,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.billing().entitlements(caller.user.id).await?).into_response())
+    let entitlements = state.billing().entitlements(caller.user.id).await?;
+    Ok(Json(EntitlementsBody::of(&entitlements)).into_response())
 }
 
 /// For admins and for an admin's API key (a host application's service key).
@@ -219,7 +237,8 @@ pub async fn user_entitlements(
         return Err(ApiError::Forbidden);
     }
     let user = target_user(&state, &caller, &id).await?;
-    Ok(Json(state.billing().entitlements(user.id).await?).into_response())
+    let entitlements = state.billing().entitlements(user.id).await?;
+    Ok(Json(EntitlementsBody::of(&entitlements)).into_response())
 }
 
 #[cfg(test)]

@@ -21,10 +21,11 @@ use tollgate_core::{EntryId, PaymentId, UserId};
 use super::admin::{before, limit, page_body};
 use super::billing::checkout_urls;
 use crate::auth::Authenticated;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::json::ApiJson;
 use crate::path::ApiPath;
 use crate::state::AppState;
+use crate::wire;
 
 pub async fn packages(State(state): State<AppState>) -> Response {
     let currencies: Vec<_> = state
@@ -123,7 +124,11 @@ pub async fn checkout(
         .billing()
         .start_credit_checkout(&caller.user, &purchase, &urls)
         .await?;
-    Ok((StatusCode::CREATED, Json(started)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(wire::CheckoutPurchaseBody::of(&started)),
+    )
+        .into_response())
 }
 
 pub async fn create_intent(
@@ -136,7 +141,11 @@ pub async fn create_intent(
         .billing()
         .start_credit_intent(&caller.user, &purchase)
         .await?;
-    Ok((StatusCode::CREATED, Json(started)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(wire::IntentPurchaseBody::of(&started)),
+    )
+        .into_response())
 }
 
 pub async fn show_intent(
@@ -192,7 +201,12 @@ pub async fn payments(
         .billing()
         .payments(&PaymentFilter { user, status }, page)
         .await?;
-    Ok(page_body(&payments, page.limit, |p| p.id, |p| p))
+    Ok(page_body(
+        &payments,
+        page.limit,
+        |p| p.id,
+        wire::PaymentBody::of,
+    ))
 }
 
 pub async fn payment(
@@ -206,17 +220,19 @@ pub async fn payment(
         .payment(&caller.user, caller.user.role == Role::Admin, id)
         .await?;
     let refunds = billing.refunds_of(payment.id).await?;
-    let mut body = serde_json::to_value(&payment).map_err(|e| ApiError::Internal(e.to_string()))?;
-    body["refunds"] =
-        serde_json::to_value(&refunds).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Json(body).into_response())
+    Ok(Json(wire::PaymentDetailBody {
+        payment: wire::PaymentBody::of(&payment),
+        refunds: refunds.iter().map(wire::RefundBody::of).collect(),
+    })
+    .into_response())
 }
 
 pub async fn balance(
     State(state): State<AppState>,
     caller: Authenticated,
 ) -> Result<Response, ApiError> {
-    Ok(Json(credits::balance(state.store.as_ref(), caller.user.id).await?).into_response())
+    let balance = credits::balance(state.store.as_ref(), caller.user.id).await?;
+    Ok(Json(wire::BalanceViewBody::of(&balance)).into_response())
 }
 
 pub async fn ledger(
@@ -229,7 +245,12 @@ pub async fn ledger(
         before: before(&query, EntryId::parse)?,
     };
     let entries = state.billing().ledger(caller.user.id, page).await?;
-    Ok(page_body(&entries, page.limit, |e| e.id, |e| e))
+    Ok(page_body(
+        &entries,
+        page.limit,
+        |e| e.id,
+        wire::LedgerEntryBody::of,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -270,27 +291,30 @@ pub async fn consume(
         )),
         _ => None,
     };
-    let mut answer =
-        serde_json::to_value(&consumption).map_err(|e| ApiError::Internal(e.to_string()))?;
-    answer["feature"] = serde_json::json!(body.feature);
-    Ok(match message {
-        Some(message) => {
-            let code = match consumption.outcome {
-                UsageOutcome::Insufficient { .. } => "insufficient_credits",
-                _ => "usage_limit_reached",
-            };
-            answer["error"] = serde_json::json!({ "code": code, "message": message });
-            (StatusCode::PAYMENT_REQUIRED, Json(answer)).into_response()
-        }
-        None => Json(answer).into_response(),
-    })
+    let refusal = message.map(|message| {
+        let code = match consumption.outcome {
+            UsageOutcome::Insufficient { .. } => ErrorCode::InsufficientCredits,
+            _ => ErrorCode::UsageLimitReached,
+        };
+        (code, message)
+    });
+    let status = refusal
+        .as_ref()
+        .map_or(StatusCode::OK, |(code, _)| code.status());
+    let error = refusal.map(|(code, message)| wire::RefusalBody {
+        code: code.as_str(),
+        message,
+    });
+    let answer = wire::ConsumptionBody::of(&consumption, &body.feature, error);
+    Ok((status, Json(answer)).into_response())
 }
 
 pub async fn usage(
     State(state): State<AppState>,
     caller: Authenticated,
 ) -> Result<Response, ApiError> {
-    Ok(Json(state.billing().usage(caller.user.id).await?).into_response())
+    let usage = state.billing().usage(caller.user.id).await?;
+    Ok(Json(wire::UsageBody::of(&usage)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -304,9 +328,6 @@ pub async fn redeem(
     caller: Authenticated,
     ApiJson(body): ApiJson<RedeemBody>,
 ) -> Result<Response, ApiError> {
-    let refused = |status: StatusCode, code: &'static str, message: &str| {
-        Err(ApiError::refused(status, code, message))
-    };
     match state
         .billing()
         .redeem_coupon(caller.user.id, &body.code)
@@ -318,26 +339,22 @@ pub async fn redeem(
             "balance": balance,
         }))
         .into_response()),
-        Redemption::Unknown => refused(
-            StatusCode::NOT_FOUND,
-            "coupon_unknown",
+        Redemption::Unknown => Err(ApiError::coded(
+            ErrorCode::CouponUnknown,
             "there is no such coupon",
-        ),
-        Redemption::Expired => refused(
-            StatusCode::GONE,
-            "coupon_expired",
+        )),
+        Redemption::Expired => Err(ApiError::coded(
+            ErrorCode::CouponExpired,
             "this coupon has expired",
-        ),
-        Redemption::Exhausted => refused(
-            StatusCode::CONFLICT,
-            "coupon_exhausted",
+        )),
+        Redemption::Exhausted => Err(ApiError::coded(
+            ErrorCode::CouponExhausted,
             "this coupon has been redeemed as often as it may be",
-        ),
-        Redemption::AlreadyRedeemed => refused(
-            StatusCode::CONFLICT,
-            "coupon_already_redeemed",
+        )),
+        Redemption::AlreadyRedeemed => Err(ApiError::coded(
+            ErrorCode::CouponAlreadyRedeemed,
             "you have already redeemed this coupon",
-        ),
+        )),
     }
 }
 

@@ -12,6 +12,7 @@ use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::json::ApiJson;
 use crate::state::AppState;
+use crate::wire;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,7 +45,7 @@ pub async fn refund(
         .billing()
         .refund(admin.user.id, payment, body.amount, reason)
         .await?;
-    Ok((StatusCode::CREATED, Json(refund)).into_response())
+    Ok((StatusCode::CREATED, Json(wire::RefundBody::of(&refund))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -72,12 +73,12 @@ pub async fn create_coupon(
             body.expires_at,
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(coupon)).into_response())
+    Ok((StatusCode::CREATED, Json(wire::CouponBody::of(&coupon))).into_response())
 }
 
 pub async fn coupons(State(state): State<AppState>, _admin: Admin) -> Result<Response, ApiError> {
     let coupons = state.billing().coupons().await?;
-    Ok(Json(serde_json::json!({ "data": coupons })).into_response())
+    Ok(Json(wire::ListBody::of(&coupons, wire::CouponBody::of)).into_response())
 }
 
 /// Balances below zero (credits refunded after they were spent), oldest first.
@@ -86,5 +87,5 @@ pub async fn negative_balances(
     _admin: Admin,
 ) -> Result<Response, ApiError> {
     let balances = state.store.negative_balances(200).await?;
-    Ok(Json(serde_json::json!({ "data": balances })).into_response())
+    Ok(Json(wire::ListBody::of(&balances, wire::BalanceBody::of)).into_response())
 }

@@ -13,6 +13,7 @@ use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::path::ApiPath;
 use crate::state::AppState;
+use crate::wire;
 
 fn event_id(text: &str) -> Result<StripeEventId, ApiError> {
     StripeEventId::parse(text).map_err(|_| ApiError::NotFound)
@@ -50,10 +51,19 @@ pub async fn list(
         })
         .transpose()?;
     let events = state.store.events(status, Page { limit, before }).await?;
-    let next_before = (events.len() == limit as usize)
-        .then(|| events.last().map(|e| e.id.clone()))
-        .flatten();
-    Ok(Json(serde_json::json!({ "data": events, "next_before": next_before })).into_response())
+    Ok(super::admin::page_body(
+        &events,
+        limit,
+        |e| &e.id,
+        wire::EventBody::of,
+    ))
+}
+
+/// One event with its payload as Stripe sent it.
+#[derive(serde::Serialize)]
+struct EventDetail<'a> {
+    event: wire::EventBody<'a>,
+    payload: serde_json::Value,
 }
 
 pub async fn show(
@@ -68,7 +78,11 @@ pub async fn show(
         .ok_or(ApiError::NotFound)?;
     let payload: serde_json::Value =
         serde_json::from_str(&event.payload).unwrap_or(serde_json::Value::Null);
-    Ok(Json(serde_json::json!({ "event": event, "payload": payload })).into_response())
+    Ok(Json(EventDetail {
+        event: wire::EventBody::of(&event),
+        payload,
+    })
+    .into_response())
 }
 
 pub async fn replay(

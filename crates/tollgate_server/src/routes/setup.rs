@@ -14,7 +14,7 @@ use tollgate_core::{Email, Secret};
 
 use super::accounts::session_response;
 use crate::auth::hashing::BlockingPool;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::json::ApiJson;
 use crate::state::AppState;
 
@@ -29,15 +29,15 @@ pub struct FirstAdmin {
 async fn create(state: &AppState, request: &FirstAdmin) -> Result<User, ApiError> {
     // Taken before anything else, so that concurrent requests with the token make one admin.
     let Some(claim) = state.setup.claim(request.token.expose()) else {
-        return Err(ApiError::Conflict {
-            code: "setup_closed",
+        return Err(ApiError::Coded {
+ code: ErrorCode::SetupClosed,
             message: "this setup link is not valid; use `tollgate admin create` or restart serve for a new link".into(),
         });
     };
     if state.store.count_users(Some(Role::Admin)).await? > 0 {
         claim.spend();
-        return Err(ApiError::Conflict {
-            code: "setup_closed",
+        return Err(ApiError::Coded {
+            code: ErrorCode::SetupClosed,
             message: "an admin already exists".into(),
         });
     }
@@ -129,10 +129,10 @@ pub async fn submit(
         Err(error) => {
             let status = error.status();
             let message = match &error {
-                ApiError::InvalidField { message, .. } | ApiError::Conflict { message, .. } => {
+                ApiError::InvalidField { message, .. } | ApiError::Coded { message, .. } => {
                     message.clone()
                 }
-                other => other.code().to_string(),
+                other => other.code().as_str().to_string(),
             };
             (
                 status,

@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::json::ApiJson;
 use crate::path::ApiPath;
 use crate::state::AppState;
+use crate::wire::UserBody;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,5 +133,5 @@ pub async fn create_admin(
             &BlockingPool,
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(user)).into_response())
+    Ok((StatusCode::CREATED, Json(UserBody::of(&user))).into_response())
 }

@@ -3,12 +3,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::auth::Admin;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::json::ApiJson;
 use crate::state::AppState;
 
@@ -25,9 +24,8 @@ pub async fn advance(
     ApiJson(body): ApiJson<Advance>,
 ) -> Result<Response, ApiError> {
     let clock = state.test_clock.as_deref().ok_or_else(|| {
-        ApiError::refused(
-            StatusCode::CONFLICT,
-            "no_test_clock",
+        ApiError::coded(
+            ErrorCode::NoTestClock,
             "no test clock is configured (stripe.test_clock)",
         )
     })?;

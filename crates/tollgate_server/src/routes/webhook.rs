@@ -13,11 +13,10 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tollgate_core::inbox::{self, EventStatus, NewEvent};
 use tollgate_core::token;
 use tollgate_stripe::webhook::{WebhookVerifier, parse_envelope};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::path::ApiPath;
 use crate::state::AppState;
 
@@ -71,43 +70,20 @@ async fn accept(
     let signature = signature.0.as_ref().and_then(|v| v.to_str().ok());
     verifier
         .verify(&body, signature, state.clock.now().unix_timestamp())
-        .map_err(|e| ApiError::refused(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
-    let payload = std::str::from_utf8(&body).map_err(|_| {
-        ApiError::refused(
-            StatusCode::BAD_REQUEST,
-            "event_malformed",
-            "the event is not UTF-8 JSON",
-        )
-    })?;
+        .map_err(|e| ApiError::coded(ErrorCode::from(e), e.to_string()))?;
+    let payload = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::coded(ErrorCode::EventMalformed, "the event is not UTF-8 JSON"))?;
     // PostgreSQL cannot store U+0000 in text: a signed event carrying one is refused once,
     // with a 400, instead of a 503 Stripe would retry for days (issue 24, finding 7).
     if crate::json::has_nul(&body) {
-        return Err(ApiError::refused(
-            StatusCode::BAD_REQUEST,
-            "event_malformed",
+        return Err(ApiError::coded(
+            ErrorCode::EventMalformed,
             "the event contains the NUL character (U+0000)",
         ));
     }
-    let envelope = parse_envelope(payload)
-        .map_err(|e| ApiError::refused(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
-    // A connected account's event is always routed by the worker, so that one of an account no
-    // tenant has is flagged unrouted rather than silently ignored.
-    let status = if inbox::is_handled(&envelope.event_type) || envelope.account.is_some() {
-        EventStatus::Received
-    } else {
-        EventStatus::Ignored
-    };
-    let event = NewEvent {
-        id: envelope.id,
-        event_type: envelope.event_type,
-        account: envelope.account,
-        created: envelope.created,
-        api_version: envelope.api_version,
-        livemode: envelope.livemode,
-        payload: payload.to_string(),
-        status,
-        received_at: state.clock.now(),
-    };
+    let envelope =
+        parse_envelope(payload).map_err(|e| ApiError::coded(ErrorCode::from(&e), e.to_string()))?;
+    let event = envelope.into_new_event(payload.to_string(), state.clock.now());
     let stored = state.inbox.record(event).await?;
     if stored {
         // An ignored event wakes the worker too: on a journaled SQLite inbox its claim is

@@ -32,9 +32,9 @@ async fn apps() -> Vec<TestApp> {
     apps
 }
 
-struct Caller {
-    client: Client,
-    csrf: String,
+pub(crate) struct Caller {
+    pub(crate) client: Client,
+    pub(crate) csrf: String,
 }
 
 impl Caller {
@@ -53,7 +53,7 @@ impl Caller {
     }
 }
 
-async fn platform_admin(app: &TestApp) -> Caller {
+pub(crate) async fn platform_admin(app: &TestApp) -> Caller {
     let (client, csrf) = admin(app, "platform@example.com").await;
     Caller { client, csrf }
 }
@@ -539,7 +539,12 @@ async fn an_event_of_an_unknown_account_is_stored_acknowledged_and_applied_to_no
 }
 
 /// A tenant whose connected account finished onboarding (charges enabled, as Stripe reports it).
-async fn onboarded_tenant(app: &TestApp, platform: &Caller, name: &str, email: &str) -> Caller {
+pub(crate) async fn onboarded_tenant(
+    app: &TestApp,
+    platform: &Caller,
+    name: &str,
+    email: &str,
+) -> Caller {
     let (_, admin) = tenant(app, platform, name, email).await;
     let created = admin.post(app, "/api/v1/connect/account", json!({})).await;
     assert_eq!(created.status(), StatusCode::OK);

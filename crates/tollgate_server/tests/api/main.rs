@@ -6,6 +6,7 @@ mod admin;
 mod api_keys;
 mod chaos;
 mod connect;
+mod contract;
 mod credits;
 mod http;
 mod jwt;

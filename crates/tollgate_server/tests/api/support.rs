@@ -9,6 +9,10 @@ use tollgate_server::{Config, Running, serve};
 use tollgate_store::SqlStore;
 use tollgate_store::testing::TestDatabase;
 
+/// The binary's local Stripe (the emulator), so tests start the service as `tollgate serve`.
+#[path = "../../../tollgate/src/local_stripe.rs"]
+mod local_stripe;
+
 pub const PASSWORD: &str = "correct horse battery";
 pub const TEST_WEBHOOK_SECRET: &str = "whsec_tests_know_this_one";
 
@@ -35,7 +39,7 @@ impl TestApp {
         let store = serve::open_serving_store(&config)
             .await
             .expect("open the store");
-        let running = serve::start(config, Arc::new(store.clone()))
+        let running = serve::start(config, Arc::new(store.clone()), &local_stripe::Emulator)
             .await
             .expect("start the server");
         Self {

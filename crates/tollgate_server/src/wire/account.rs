@@ -1,0 +1,57 @@
+//! Users and API keys.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use tollgate_core::account::User;
+use tollgate_core::api_key::ApiKey;
+use tollgate_core::{ApiKeyId, TenantId, UserId};
+
+#[derive(Serialize)]
+pub struct UserBody<'a> {
+    pub id: UserId,
+    pub email: Option<&'a str>,
+    pub role: &'static str,
+    pub tenant_id: Option<TenantId>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl<'a> UserBody<'a> {
+    pub fn of(user: &'a User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email.as_ref().map(|e| e.as_str()),
+            role: user.role.as_str(),
+            tenant_id: user.tenant_id,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+/// A key as listed: never its secret.
+#[derive(Serialize)]
+pub struct ApiKeyBody<'a> {
+    pub id: ApiKeyId,
+    pub name: &'a str,
+    /// The first characters of the key, e.g. `tg_test_Ab3x`.
+    pub prefix: &'a str,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+impl<'a> ApiKeyBody<'a> {
+    pub fn of(key: &'a ApiKey) -> Self {
+        Self {
+            id: key.id,
+            name: &key.name,
+            prefix: &key.prefix,
+            created_at: key.created_at,
+            last_used_at: key.last_used_at,
+        }
+    }
+}

@@ -1,0 +1,334 @@
+//! Credits: purchases, payments and refunds, the balance and its ledger, usage, coupons.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use tollgate_core::coupon::Coupon;
+use tollgate_core::credits::{BalanceView, CheckoutPurchase, IntentPurchase};
+use tollgate_core::ledger::{Balance, LedgerEntry};
+use tollgate_core::payment::{Payment, Refund};
+use tollgate_core::stripe::{
+    CheckoutSessionId, StripeChargeId, StripePaymentIntentId, StripeRefundId,
+};
+use tollgate_core::usage::{Consumption, UsageOutcome, UsageSummary};
+use tollgate_core::{EntryId, PaymentId, RefundId, UserId};
+
+#[derive(Serialize)]
+pub struct PaymentBody<'a> {
+    pub id: PaymentId,
+    pub user_id: UserId,
+    /// `checkout` or `payment_intent`.
+    pub kind: &'static str,
+    /// The credit pack bought, if any (otherwise a custom amount).
+    pub package: Option<&'a str>,
+    /// Minor units of `currency`.
+    pub amount: i64,
+    pub currency: &'a str,
+    /// Credits the payment grants once completed.
+    pub credits: i64,
+    pub status: &'static str,
+    pub refunded_amount: i64,
+    pub stripe_checkout_session_id: Option<&'a CheckoutSessionId>,
+    pub stripe_payment_intent_id: Option<&'a StripePaymentIntentId>,
+    pub stripe_charge_id: Option<&'a StripeChargeId>,
+    pub description: Option<&'a str>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub completed_at: Option<OffsetDateTime>,
+}
+
+impl<'a> PaymentBody<'a> {
+    pub fn of(payment: &'a Payment) -> Self {
+        Self {
+            id: payment.id,
+            user_id: payment.user_id,
+            kind: payment.kind.as_str(),
+            package: payment.package.as_deref(),
+            amount: payment.amount,
+            currency: payment.currency.as_str(),
+            credits: payment.credits,
+            status: payment.status.as_str(),
+            refunded_amount: payment.refunded_amount,
+            stripe_checkout_session_id: payment.stripe_checkout_session_id.as_ref(),
+            stripe_payment_intent_id: payment.stripe_payment_intent_id.as_ref(),
+            stripe_charge_id: payment.stripe_charge_id.as_ref(),
+            description: payment.description.as_deref(),
+            created_at: payment.created_at,
+            completed_at: payment.completed_at,
+        }
+    }
+}
+
+/// One payment with its refunds.
+#[derive(Serialize)]
+pub struct PaymentDetailBody<'a> {
+    #[serde(flatten)]
+    pub payment: PaymentBody<'a>,
+    pub refunds: Vec<RefundBody<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct RefundBody<'a> {
+    pub id: RefundId,
+    pub payment_id: PaymentId,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub status: &'static str,
+    pub reason: Option<&'a str>,
+    /// The admin who issued it; `null` for a refund made in Stripe's dashboard.
+    pub admin_id: Option<UserId>,
+    pub stripe_refund_id: Option<&'a StripeRefundId>,
+    /// Credits taken back when it succeeded.
+    pub credits_reversed: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl<'a> RefundBody<'a> {
+    pub fn of(refund: &'a Refund) -> Self {
+        Self {
+            id: refund.id,
+            payment_id: refund.payment_id,
+            amount: refund.amount,
+            currency: refund.currency.as_str(),
+            status: refund.status.as_str(),
+            reason: refund.reason.as_deref(),
+            admin_id: refund.admin_id,
+            stripe_refund_id: refund.stripe_refund_id.as_ref(),
+            credits_reversed: refund.credits_reversed,
+            created_at: refund.created_at,
+        }
+    }
+}
+
+/// A Checkout purchase just started: where to send the buyer.
+#[derive(Serialize)]
+pub struct CheckoutPurchaseBody<'a> {
+    pub session_id: &'a CheckoutSessionId,
+    pub url: Option<&'a str>,
+    pub payment_id: PaymentId,
+    pub status: &'static str,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub credits: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl<'a> CheckoutPurchaseBody<'a> {
+    pub fn of(purchase: &'a CheckoutPurchase) -> Self {
+        Self {
+            session_id: &purchase.session_id,
+            url: purchase.url.as_deref(),
+            payment_id: purchase.payment_id,
+            status: purchase.status.as_str(),
+            amount: purchase.amount,
+            currency: purchase.currency.as_str(),
+            credits: purchase.credits,
+            expires_at: purchase.expires_at,
+        }
+    }
+}
+
+/// A PaymentIntent just created, for the app to confirm with Stripe.js.
+#[derive(Serialize)]
+pub struct IntentPurchaseBody<'a> {
+    pub id: &'a StripePaymentIntentId,
+    pub client_secret: Option<&'a str>,
+    pub payment_id: PaymentId,
+    pub status: &'a str,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub credits: i64,
+}
+
+impl<'a> IntentPurchaseBody<'a> {
+    pub fn of(purchase: &'a IntentPurchase) -> Self {
+        Self {
+            id: &purchase.id,
+            client_secret: purchase.client_secret.as_deref(),
+            payment_id: purchase.payment_id,
+            status: &purchase.status,
+            amount: purchase.amount,
+            currency: purchase.currency.as_str(),
+            credits: purchase.credits,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct BalanceBody {
+    pub user_id: UserId,
+    pub credits: i64,
+    /// Set while the balance is below zero (credits refunded after they were spent).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub negative_since: Option<OffsetDateTime>,
+}
+
+impl BalanceBody {
+    pub fn of(balance: &Balance) -> Self {
+        Self {
+            user_id: balance.user_id,
+            credits: balance.credits,
+            negative_since: balance.negative_since,
+        }
+    }
+}
+
+/// The member's balance with its latest ledger entries.
+#[derive(Serialize)]
+pub struct BalanceViewBody<'a> {
+    #[serde(flatten)]
+    pub balance: BalanceBody,
+    pub negative: bool,
+    pub recent: Vec<LedgerEntryBody<'a>>,
+}
+
+impl<'a> BalanceViewBody<'a> {
+    pub fn of(view: &'a BalanceView) -> Self {
+        Self {
+            balance: BalanceBody::of(&view.balance),
+            negative: view.negative,
+            recent: view.recent.iter().map(LedgerEntryBody::of).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct LedgerEntryBody<'a> {
+    pub id: EntryId,
+    pub user_id: UserId,
+    pub delta: i64,
+    pub source: &'static str,
+    pub source_id: &'a str,
+    pub description: &'a str,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl<'a> LedgerEntryBody<'a> {
+    pub fn of(entry: &'a LedgerEntry) -> Self {
+        Self {
+            id: entry.id,
+            user_id: entry.user_id,
+            delta: entry.delta,
+            source: entry.source.as_str(),
+            source_id: &entry.source_id,
+            description: &entry.description,
+            created_at: entry.created_at,
+        }
+    }
+}
+
+/// What one consumption did, tagged by `outcome`.
+#[derive(Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum OutcomeBody {
+    Counted { used: i64, limit: Option<i64> },
+    Spent { credits: i64, balance: i64 },
+    OverQuota { used: i64, limit: i64 },
+    Insufficient { needed: i64, balance: i64 },
+}
+
+/// The error beside a refused consumption's outcome (402).
+#[derive(Serialize)]
+pub struct RefusalBody {
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+pub struct ConsumptionBody<'a> {
+    #[serde(flatten)]
+    pub outcome: OutcomeBody,
+    /// The same idempotency key was seen before: that consumption's result, not a new one.
+    pub replayed: bool,
+    pub feature: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<RefusalBody>,
+}
+
+impl<'a> ConsumptionBody<'a> {
+    pub fn of(consumption: &Consumption, feature: &'a str, error: Option<RefusalBody>) -> Self {
+        let outcome = match consumption.outcome {
+            UsageOutcome::Counted { used, limit } => OutcomeBody::Counted { used, limit },
+            UsageOutcome::Spent { credits, balance } => OutcomeBody::Spent { credits, balance },
+            UsageOutcome::OverQuota { used, limit } => OutcomeBody::OverQuota { used, limit },
+            UsageOutcome::Insufficient { needed, balance } => {
+                OutcomeBody::Insufficient { needed, balance }
+            }
+        };
+        Self {
+            outcome,
+            replayed: consumption.replayed,
+            feature,
+            error,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct FeatureUsageBody<'a> {
+    pub feature: &'a str,
+    pub used: i64,
+    /// `null`: unlimited.
+    pub limit: Option<i64>,
+    pub remaining: Option<i64>,
+}
+
+/// This period's usage per feature, and the credit balance.
+#[derive(Serialize)]
+pub struct UsageBody<'a> {
+    #[serde(with = "time::serde::rfc3339")]
+    pub period_start: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub period_end: OffsetDateTime,
+    pub features: Vec<FeatureUsageBody<'a>>,
+    pub credits: i64,
+}
+
+impl<'a> UsageBody<'a> {
+    pub fn of(usage: &'a UsageSummary) -> Self {
+        Self {
+            period_start: usage.period_start,
+            period_end: usage.period_end,
+            features: usage
+                .features
+                .iter()
+                .map(|f| FeatureUsageBody {
+                    feature: &f.feature,
+                    used: f.used,
+                    limit: f.limit,
+                    remaining: f.remaining,
+                })
+                .collect(),
+            credits: usage.credits,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct CouponBody<'a> {
+    /// What members type, upper-case (`WELCOME10`).
+    pub code: &'a str,
+    pub credits: i64,
+    pub max_redemptions: Option<i64>,
+    pub redemptions: i64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl<'a> CouponBody<'a> {
+    pub fn of(coupon: &'a Coupon) -> Self {
+        Self {
+            code: &coupon.code,
+            credits: coupon.credits,
+            max_redemptions: coupon.max_redemptions,
+            redemptions: coupon.redemptions,
+            expires_at: coupon.expires_at,
+            created_at: coupon.created_at,
+        }
+    }
+}
