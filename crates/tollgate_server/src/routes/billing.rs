@@ -17,7 +17,7 @@ use crate::json::{ApiJson, MaybeJson};
 use crate::path::ApiPath;
 use crate::state::AppState;
 use crate::wire::{
-    EntitlementsBody, InvoiceBody, ListBody, PlanBody, SubscriptionBody, SummaryBody,
+    self, EntitlementsBody, InvoiceBody, ListBody, PlanBody, SubscriptionBody, SummaryBody,
 };
 
 /// Checks that a caller-supplied return path stays on this service (no open redirects).
@@ -98,7 +98,10 @@ pub async fn start_checkout(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({ "id": session.id, "url": session.url })),
+        Json(wire::CheckoutStartedBody {
+            id: &session.id,
+            url: session.url.as_deref(),
+        }),
     )
         .into_response())
 }
@@ -113,19 +116,7 @@ pub async fn checkout_session(
         .billing()
         .checkout_session(&caller.user, caller.user.role == Role::Admin, &id)
         .await?;
-    Ok(Json(serde_json::json!({
-        "id": session.id,
-        "status": session.status,
-        "payment_status": session.payment_status,
-        "customer": session.customer,
-        "subscription": session.subscription,
-        "mode": session.mode,
-        "amount_total": session.amount_total,
-        "currency": session.currency,
-        "payment_intent": session.payment_intent,
-        "expires_at": session.expires_at.unix_timestamp(),
-    }))
-    .into_response())
+    Ok(Json(wire::CheckoutSessionBody::of(&session)).into_response())
 }
 
 pub async fn my_subscription(
@@ -208,7 +199,7 @@ pub async fn portal(
         body.return_path.as_deref().unwrap_or("/"),
     )?);
     let url = state.billing().portal(caller.user.id, &return_url).await?;
-    Ok(Json(serde_json::json!({ "url": url })).into_response())
+    Ok(Json(wire::UrlBody { url: Some(&url) }).into_response())
 }
 
 pub async fn invoices(

@@ -28,35 +28,7 @@ use crate::state::AppState;
 use crate::wire;
 
 pub async fn packages(State(state): State<AppState>) -> Response {
-    let currencies: Vec<_> = state
-        .credits
-        .currencies
-        .iter()
-        .map(|(currency, rule)| {
-            serde_json::json!({
-                "currency": currency,
-                "credits_per_minor_unit": rule.credits_per_minor_unit,
-                "min_amount": rule.min_amount,
-                "max_amount": rule.max_amount,
-            })
-        })
-        .collect();
-    let packs: Vec<_> = state
-        .credits
-        .packs
-        .iter()
-        .map(|p| {
-            serde_json::json!({
-                "id": p.id,
-                "name": p.name,
-                "amount": p.price.minor,
-                "currency": p.price.currency,
-                "price": p.price.display(),
-                "credits": p.credits,
-            })
-        })
-        .collect();
-    Json(serde_json::json!({ "data": packs, "custom_amounts": currencies })).into_response()
+    Json(wire::PacksBody::of(&state.credits)).into_response()
 }
 
 /// `{package}` or `{amount, currency, description}` (seed 002's shape).
@@ -158,15 +130,7 @@ pub async fn show_intent(
         .billing()
         .credit_intent(&caller.user, caller.user.role == Role::Admin, &id)
         .await?;
-    Ok(Json(serde_json::json!({
-        "id": intent.id,
-        "status": intent.status,
-        "amount": intent.amount,
-        "currency": intent.currency,
-        "payment_id": payment.id,
-        "payment_status": payment.status,
-    }))
-    .into_response())
+    Ok(Json(wire::IntentBody::of(&intent, &payment)).into_response())
 }
 
 /// Members see their own payments; admins everyone's, or one user's with `user_id`.
@@ -333,11 +297,11 @@ pub async fn redeem(
         .redeem_coupon(caller.user.id, &body.code)
         .await?
     {
-        Redemption::Redeemed { credits, balance } => Ok(Json(serde_json::json!({
-            "code": body.code.trim().to_ascii_uppercase(),
-            "credits": credits,
-            "balance": balance,
-        }))
+        Redemption::Redeemed { credits, balance } => Ok(Json(wire::RedemptionBody {
+            code: body.code.trim().to_ascii_uppercase(),
+            credits,
+            balance,
+        })
         .into_response()),
         Redemption::Unknown => Err(ApiError::coded(
             ErrorCode::CouponUnknown,
@@ -363,10 +327,9 @@ pub async fn referral(
     caller: Authenticated,
 ) -> Result<Response, ApiError> {
     let view = state.billing().referral(caller.user.id).await?;
-    Ok(Json(serde_json::json!({
-        "code": view.code,
-        "referred": view.referred,
-        "bonus": state.credits.referral,
-    }))
+    Ok(Json(wire::ReferralBody::of(
+        &view,
+        state.credits.referral.as_ref(),
+    ))
     .into_response())
 }

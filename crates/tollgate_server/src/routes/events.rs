@@ -96,7 +96,7 @@ pub async fn replay(
     }
     tracing::info!(stripe.event_id = %id, user.id = %admin.user.id, "event queued for replay");
     state.inbox_wake.notify_one();
-    Ok(Json(serde_json::json!({ "replayed": 1 })).into_response())
+    Ok(Json(wire::ReplayedBody { replayed: 1 }).into_response())
 }
 
 pub async fn replay_failed(
@@ -106,5 +106,5 @@ pub async fn replay_failed(
     let count = state.store.replay_failed(state.clock.now()).await?;
     tracing::info!(count, user.id = %admin.user.id, "failed events queued for replay");
     state.inbox_wake.notify_one();
-    Ok(Json(serde_json::json!({ "replayed": count })).into_response())
+    Ok(Json(wire::ReplayedBody { replayed: count }).into_response())
 }

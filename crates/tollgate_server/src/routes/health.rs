@@ -7,16 +7,17 @@ use axum::response::IntoResponse;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::wire::StatusBody;
 
 /// The process is up.
 pub async fn healthz() -> impl IntoResponse {
-    Json(serde_json::json!({ "status": "ok" }))
+    Json(StatusBody { status: "ok" })
 }
 
 /// The database answers and every migration is applied.
 pub async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     state.store.ready().await?;
-    Ok(Json(serde_json::json!({ "status": "ready" })))
+    Ok(Json(StatusBody { status: "ready" }))
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

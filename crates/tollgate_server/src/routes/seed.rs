@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tollgate_core::subscription::{self, Subscription};
+use tollgate_core::subscription;
 
 use super::billing::{checkout_urls, local_path, target_user};
 use crate::auth::Authenticated;
@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::json::{ApiJson, MaybeJson};
 use crate::path::ApiPath;
 use crate::state::AppState;
+use crate::wire;
 
 /// Refuses a body that claims to act for another user.
 fn same_user(
@@ -43,10 +44,6 @@ fn seed_path(state: &AppState, field: &str, url: Option<&str>) -> Result<Option<
     let path = url.strip_prefix(base).unwrap_or(url);
     let path = if path.is_empty() { "/" } else { path };
     local_path(field, path).map(Some)
-}
-
-fn millis(at: time::OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 #[derive(Deserialize, Default)]
@@ -82,7 +79,10 @@ pub async fn create_checkout_000(
         .billing()
         .start_subscription_checkout(&caller.user, &plan, &urls)
         .await?;
-    Ok(Json(serde_json::json!({ "url": session.url })).into_response())
+    Ok(Json(wire::UrlBody {
+        url: session.url.as_deref(),
+    })
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -131,7 +131,10 @@ pub async fn create_checkout_001(
         .billing()
         .start_subscription_checkout(&caller.user, &plan, &urls)
         .await?;
-    Ok(Json(serde_json::json!({ "session": { "id": session.id, "url": session.url, "status": session.status } })).into_response())
+    Ok(Json(wire::SessionAnswer {
+        session: wire::SeedSessionBody::created(&session),
+    })
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -153,12 +156,9 @@ pub async fn retrieve_checkout_001(
         .billing()
         .checkout_session(&caller.user, is_admin, &id)
         .await?;
-    Ok(Json(serde_json::json!({ "session": {
-        "id": session.id,
-        "status": session.status,
-        "customerId": session.customer,
-        "subscriptionId": session.subscription,
-    } }))
+    Ok(Json(wire::SessionAnswer {
+        session: wire::SeedSessionBody::retrieved(&session),
+    })
     .into_response())
 }
 
@@ -168,18 +168,6 @@ pub struct CancelRequest {
     subscription_id: Option<String>,
     #[serde(default)]
     immediately: bool,
-}
-
-fn seed_subscription(s: &Subscription) -> serde_json::Value {
-    serde_json::json!({
-        "id": s.id,
-        "customerId": s.customer,
-        "status": s.status,
-        "currentPeriodStart": millis(s.current_period_start),
-        "currentPeriodEnd": millis(s.current_period_end),
-        "cancelAtPeriodEnd": s.cancel_at_period_end,
-        "priceId": s.price,
-    })
 }
 
 /// Seed 001: `POST /api/cancel-subscription` → `{subscription: {id, status, cancelAtPeriodEnd, currentPeriodEnd}}`.
@@ -198,12 +186,9 @@ pub async fn cancel_001(
         .billing()
         .cancel(caller.user.id, !body.immediately)
         .await?;
-    Ok(Json(serde_json::json!({ "subscription": {
-        "id": s.id,
-        "status": s.status,
-        "cancelAtPeriodEnd": s.cancel_at_period_end,
-        "currentPeriodEnd": millis(s.current_period_end),
-    } }))
+    Ok(Json(wire::SubscriptionAnswer {
+        subscription: wire::SeedSubscriptionBody::cancelled(&s),
+    })
     .into_response())
 }
 
@@ -232,7 +217,7 @@ pub async fn portal_001(
         .billing()
         .portal(caller.user.id, &state.url(&path))
         .await?;
-    Ok(Json(serde_json::json!({ "url": url })).into_response())
+    Ok(Json(wire::UrlBody { url: Some(&url) }).into_response())
 }
 
 /// Seed 001: `GET /api/subscription/{userId}` → `{subscription: null | {…}}` (self or admin).
@@ -243,10 +228,12 @@ pub async fn subscription_001(
 ) -> Result<Response, ApiError> {
     let user = target_user(&state, &caller, &user_id).await?;
     let subscriptions = state.store.subscriptions_of(user.id).await?;
-    let current = subscription::current(&subscriptions).map(seed_subscription);
+    let current = subscription::current(&subscriptions).map(wire::SeedSubscriptionBody::full);
     Ok((
         StatusCode::OK,
-        Json(serde_json::json!({ "subscription": current })),
+        Json(wire::SubscriptionAnswer {
+            subscription: current,
+        }),
     )
         .into_response())
 }

@@ -12,13 +12,13 @@ use tollgate_core::tenant::{NewTenantRequest, TenantScope};
 use tollgate_core::{Email, Secret, TenantId};
 
 use super::admin::{before, limit, page_body};
-use super::connect::TenantBody;
 use crate::auth::Admin;
 use crate::auth::hashing::BlockingPool;
 use crate::error::ApiError;
 use crate::json::ApiJson;
 use crate::path::ApiPath;
 use crate::state::AppState;
+use crate::wire;
 use crate::wire::UserBody;
 
 #[derive(Deserialize)]
@@ -71,7 +71,7 @@ pub async fn create(
             },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(TenantBody::of(&tenant))).into_response())
+    Ok((StatusCode::CREATED, Json(wire::TenantBody::of(&tenant))).into_response())
 }
 
 pub async fn list(
@@ -84,7 +84,12 @@ pub async fn list(
         before: before(&query, TenantId::parse)?,
     };
     let tenants = state.tenants().list(page).await?;
-    Ok(page_body(&tenants, page.limit, |t| t.id, TenantBody::of))
+    Ok(page_body(
+        &tenants,
+        page.limit,
+        |t| t.id,
+        wire::TenantBody::of,
+    ))
 }
 
 pub async fn show(
@@ -93,7 +98,7 @@ pub async fn show(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let tenant = state.tenants().tenant(&scope(&admin, &id)?).await?;
-    Ok(Json(TenantBody::of(&tenant)).into_response())
+    Ok(Json(wire::TenantBody::of(&tenant)).into_response())
 }
 
 pub async fn update(
@@ -112,7 +117,7 @@ pub async fn update(
             body.application_fee_fixed,
         )
         .await?;
-    Ok(Json(TenantBody::of(&tenant)).into_response())
+    Ok(Json(wire::TenantBody::of(&tenant)).into_response())
 }
 
 pub async fn create_admin(

@@ -10,6 +10,7 @@ use crate::auth::Admin;
 use crate::error::{ApiError, ErrorCode};
 use crate::json::ApiJson;
 use crate::state::AppState;
+use crate::wire::TestClockBody;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,5 +43,9 @@ pub async fn advance(
             other => other.into(),
         })?;
     tracing::info!(stripe.test_clock = %clock, to = body.to, user.id = %admin.user.id, "test clock advanced");
-    Ok(Json(serde_json::json!({ "test_clock": clock, "frozen_time": body.to })).into_response())
+    Ok(Json(TestClockBody {
+        test_clock: clock,
+        frozen_time: body.to,
+    })
+    .into_response())
 }

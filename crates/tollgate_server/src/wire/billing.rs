@@ -8,7 +8,8 @@ use tollgate_core::UserId;
 use tollgate_core::invoice::Invoice;
 use tollgate_core::plan::Plan;
 use tollgate_core::stripe::{
-    StripeCustomerId, StripeInvoiceId, StripePriceId, StripeSubscriptionId,
+    CheckoutMode, CheckoutSessionId, CheckoutSnapshot, StripeCustomerId, StripeInvoiceId,
+    StripePaymentIntentId, StripePriceId, StripeSubscriptionId,
 };
 use tollgate_core::subscription::{BillingSummary, Entitlements, Subscription};
 
@@ -167,6 +168,48 @@ impl<'a> InvoiceBody<'a> {
             paid_at: invoice.paid_at,
             hosted_invoice_url: invoice.hosted_invoice_url.as_deref(),
             created_at: invoice.created_at,
+        }
+    }
+}
+
+/// A subscription Checkout just started: where to send the member.
+#[derive(Serialize)]
+pub struct CheckoutStartedBody<'a> {
+    pub id: &'a CheckoutSessionId,
+    pub url: Option<&'a str>,
+}
+
+/// A Checkout Session as Stripe has it now.
+#[derive(Serialize)]
+pub struct CheckoutSessionBody<'a> {
+    pub id: &'a CheckoutSessionId,
+    /// `open`, `complete` or `expired`.
+    pub status: &'a str,
+    /// `paid`, `unpaid` or `no_payment_required`.
+    pub payment_status: &'a str,
+    pub customer: Option<&'a StripeCustomerId>,
+    pub subscription: Option<&'a StripeSubscriptionId>,
+    pub mode: CheckoutMode,
+    pub amount_total: Option<i64>,
+    pub currency: Option<&'a str>,
+    pub payment_intent: Option<&'a StripePaymentIntentId>,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+impl<'a> CheckoutSessionBody<'a> {
+    pub fn of(session: &'a CheckoutSnapshot) -> Self {
+        Self {
+            id: &session.id,
+            status: &session.status,
+            payment_status: &session.payment_status,
+            customer: session.customer.as_ref(),
+            subscription: session.subscription.as_ref(),
+            mode: session.mode,
+            amount_total: session.amount_total,
+            currency: session.currency.as_deref(),
+            payment_intent: session.payment_intent.as_ref(),
+            expires_at: session.expires_at.unix_timestamp(),
         }
     }
 }

@@ -3,11 +3,14 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 use tollgate_core::coupon::Coupon;
-use tollgate_core::credits::{BalanceView, CheckoutPurchase, IntentPurchase};
+use tollgate_core::credits::{
+    BalanceView, CheckoutPurchase, CreditPolicy, IntentPurchase, ReferralRule,
+};
 use tollgate_core::ledger::{Balance, LedgerEntry};
 use tollgate_core::payment::{Payment, Refund};
+use tollgate_core::referral::ReferralView;
 use tollgate_core::stripe::{
-    CheckoutSessionId, StripeChargeId, StripePaymentIntentId, StripeRefundId,
+    CheckoutSessionId, PaymentIntentSnapshot, StripeChargeId, StripePaymentIntentId, StripeRefundId,
 };
 use tollgate_core::usage::{Consumption, UsageOutcome, UsageSummary};
 use tollgate_core::{EntryId, PaymentId, RefundId, UserId};
@@ -329,6 +332,132 @@ impl<'a> CouponBody<'a> {
             redemptions: coupon.redemptions,
             expires_at: coupon.expires_at,
             created_at: coupon.created_at,
+        }
+    }
+}
+
+/// A credit pack on sale.
+#[derive(Serialize)]
+pub struct PackBody<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub amount: i64,
+    pub currency: &'a str,
+    /// The amount written for people (`$10.00`).
+    pub price: String,
+    pub credits: i64,
+}
+
+/// A currency in which any amount within bounds may be bought.
+#[derive(Serialize)]
+pub struct CustomAmountBody<'a> {
+    pub currency: &'a str,
+    pub credits_per_minor_unit: i64,
+    pub min_amount: i64,
+    pub max_amount: i64,
+}
+
+/// `{data, custom_amounts}`: what can be bought.
+#[derive(Serialize)]
+pub struct PacksBody<'a> {
+    pub data: Vec<PackBody<'a>>,
+    pub custom_amounts: Vec<CustomAmountBody<'a>>,
+}
+
+impl<'a> PacksBody<'a> {
+    pub fn of(credits: &'a CreditPolicy) -> Self {
+        Self {
+            data: credits
+                .packs
+                .iter()
+                .map(|pack| PackBody {
+                    id: &pack.id,
+                    name: &pack.name,
+                    amount: pack.price.minor,
+                    currency: pack.price.currency.as_str(),
+                    price: pack.price.display(),
+                    credits: pack.credits,
+                })
+                .collect(),
+            custom_amounts: credits
+                .currencies
+                .iter()
+                .map(|(currency, rule)| CustomAmountBody {
+                    currency: currency.as_str(),
+                    credits_per_minor_unit: rule.credits_per_minor_unit,
+                    min_amount: rule.min_amount,
+                    max_amount: rule.max_amount,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A PaymentIntent as Stripe has it now, with the payment it pays.
+#[derive(Serialize)]
+pub struct IntentBody<'a> {
+    pub id: &'a StripePaymentIntentId,
+    pub status: &'a str,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub payment_id: PaymentId,
+    pub payment_status: &'static str,
+}
+
+impl<'a> IntentBody<'a> {
+    pub fn of(intent: &'a PaymentIntentSnapshot, payment: &Payment) -> Self {
+        Self {
+            id: &intent.id,
+            status: &intent.status,
+            amount: intent.amount,
+            currency: &intent.currency,
+            payment_id: payment.id,
+            payment_status: payment.status.as_str(),
+        }
+    }
+}
+
+/// A coupon redeemed: the code as stored, the credits granted, the balance after.
+#[derive(Serialize)]
+pub struct RedemptionBody {
+    pub code: String,
+    pub credits: i64,
+    pub balance: i64,
+}
+
+/// The referral bonus rule, in minor units of its currency.
+#[derive(Serialize)]
+pub struct ReferralBonusBody<'a> {
+    pub min_purchase: MoneyBody<'a>,
+    pub bonus_credits: i64,
+}
+
+#[derive(Serialize)]
+pub struct MoneyBody<'a> {
+    pub minor: i64,
+    pub currency: &'a str,
+}
+
+/// The member's referral code, how many signed up with it, and the bonus (if any).
+#[derive(Serialize)]
+pub struct ReferralBody<'a> {
+    pub code: &'a str,
+    pub referred: i64,
+    pub bonus: Option<ReferralBonusBody<'a>>,
+}
+
+impl<'a> ReferralBody<'a> {
+    pub fn of(view: &'a ReferralView, rule: Option<&'a ReferralRule>) -> Self {
+        Self {
+            code: &view.code,
+            referred: view.referred,
+            bonus: rule.map(|rule| ReferralBonusBody {
+                min_purchase: MoneyBody {
+                    minor: rule.min_purchase.minor,
+                    currency: rule.min_purchase.currency.as_str(),
+                },
+                bonus_credits: rule.bonus_credits,
+            }),
         }
     }
 }

@@ -7,19 +7,68 @@
 
 mod account;
 mod billing;
+mod connect;
 mod console;
 mod credits;
+mod seed;
+mod tenant_billing;
 
 pub use account::{ApiKeyBody, UserBody};
-pub use billing::{EntitlementsBody, InvoiceBody, PlanBody, SubscriptionBody, SummaryBody};
+pub use billing::{
+    CheckoutSessionBody, CheckoutStartedBody, EntitlementsBody, InvoiceBody, PlanBody,
+    SubscriptionBody, SummaryBody,
+};
+pub use connect::{RequirementsBody, StatusOfAccountBody, TenantBody};
 pub use console::{AuditBody, EventBody, MemberBody, MentorBody};
 pub use credits::{
     BalanceBody, BalanceViewBody, CheckoutPurchaseBody, ConsumptionBody, CouponBody,
     IntentPurchaseBody, LedgerEntryBody, PaymentBody, PaymentDetailBody, RefundBody, RefusalBody,
     UsageBody,
 };
+pub use credits::{
+    CustomAmountBody, IntentBody, PackBody, PacksBody, RedemptionBody, ReferralBody,
+};
+pub use seed::{SeedSessionBody, SeedSubscriptionBody, SessionAnswer, SubscriptionAnswer};
+pub use tenant_billing::{
+    TenantCustomerBody, TenantInvoiceBody, TenantInvoiceDetailBody, TenantRefundBody,
+};
 
 use serde::Serialize;
+
+/// `{url}`: where to send the browser (Stripe's portal, a hosted page).
+#[derive(Serialize)]
+pub struct UrlBody<'a> {
+    pub url: Option<&'a str>,
+}
+
+/// `{status}`: the liveness and readiness answers.
+#[derive(Serialize)]
+pub struct StatusBody {
+    pub status: &'static str,
+}
+
+/// A single-use hosted link (Stripe's onboarding) and when it expires (unix seconds).
+#[derive(Serialize)]
+pub struct LinkBody<'a> {
+    /// Seed 003's `POST /api/stripe/connect/create` names the account beside the link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<Option<&'a str>>,
+    pub url: &'a str,
+    pub expires_at: Option<i64>,
+}
+
+/// A test clock advanced to `frozen_time` (unix seconds).
+#[derive(Serialize)]
+pub struct TestClockBody<'a> {
+    pub test_clock: &'a str,
+    pub frozen_time: i64,
+}
+
+/// `{replayed}`: how many events were queued again.
+#[derive(Serialize)]
+pub struct ReplayedBody {
+    pub replayed: u64,
+}
 
 /// `{data}`: a whole list.
 #[derive(Serialize)]

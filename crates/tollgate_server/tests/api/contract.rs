@@ -332,6 +332,7 @@ async fn a_members_subscription_journey_answers_as_snapshotted() {
         pay(&app, checkout["url"].as_str().expect("url")).await;
         app.wait_for_status(&visitor, "paid").await;
         settle(&app).await;
+        let rows = database_rows(&app).await;
         wire.get(&visitor, &format!("/api/v1/checkout/sessions/{session}"))
             .await;
         wire.get(&visitor, "/api/v1/subscription").await;
@@ -384,6 +385,40 @@ async fn a_members_subscription_journey_answers_as_snapshotted() {
             .await;
         wire.post(&visitor, csrf, "/api/create-portal-session", json!({}))
             .await;
+        wire.post(
+            &visitor,
+            csrf,
+            "/api/cancel-subscription",
+            json!({ "immediately": false }),
+        )
+        .await;
+        // Seeds 000's and 001's checkouts, for a member with no subscription yet.
+        let (newcomer, newcomer_csrf) = app.signup("newcomer@example.com").await;
+        wire.post(
+            &newcomer,
+            &newcomer_csrf,
+            "/api/stripe/create-checkout-session",
+            json!({}),
+        )
+        .await;
+        let created = wire
+            .post(
+                &newcomer,
+                &newcomer_csrf,
+                "/api/create-checkout-session",
+                json!({ "priceId": "membership" }),
+            )
+            .await;
+        let seed_session = created["session"]["id"].as_str().expect("session id");
+        wire.post(
+            &newcomer,
+            &newcomer_csrf,
+            "/api/retrieve-checkout-session",
+            json!({ "sessionId": seed_session }),
+        )
+        .await;
+        wire.get(&browser(), "/healthz").await;
+        wire.get(&browser(), "/readyz").await;
         // Refusals, each with its stable code.
         wire.get(&browser(), "/api/v1/me").await;
         wire.call(
@@ -420,7 +455,7 @@ async fn a_members_subscription_journey_answers_as_snapshotted() {
             .await;
         insta::assert_json_snapshot!("member_journey", wire.into_value());
 
-        insta::assert_json_snapshot!("database_after_checkout", database_rows(&app).await);
+        insta::assert_json_snapshot!("database_after_checkout", rows);
         let _ = app.stop().await;
     }
 }
