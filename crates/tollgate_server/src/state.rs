@@ -54,6 +54,8 @@ pub struct Inner {
     pub metrics: Metrics,
     pub setup: SetupToken,
     pub policy: AccountPolicy,
+    /// Signs the sign-in and sign-up forms' double-submit tokens.
+    pub form_key: crate::pages::form_token::FormKey,
 }
 
 impl std::ops::Deref for AppState {
@@ -114,6 +116,7 @@ impl AppState {
             inbox_wake: Notify::new(),
             metrics: Metrics::default(),
             setup: SetupToken::default(),
+            form_key: crate::pages::form_token::FormKey::new(config.auth.form_secret.as_ref()),
             config,
         })))
     }

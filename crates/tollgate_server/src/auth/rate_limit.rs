@@ -69,7 +69,11 @@ impl Limiter {
 
 pub struct RateLimits {
     pub login_per_ip: Limiter,
+    /// Attempts per account and client address (counted before the password is checked).
+    pub login_attempts_per_account_and_ip: Limiter,
+    /// Failures per account from anywhere: past it, attempts are slowed, not refused.
     pub login_failures_per_account: Limiter,
+    pub login_slowdown: Duration,
     pub signup_per_ip: Limiter,
 }
 
@@ -77,10 +81,15 @@ impl RateLimits {
     pub fn new(config: &RateLimitConfig) -> Self {
         Self {
             login_per_ip: Limiter::new(config.login_per_ip_per_minute, Duration::from_secs(60)),
-            login_failures_per_account: Limiter::new(
+            login_attempts_per_account_and_ip: Limiter::new(
                 config.login_failures_per_account,
                 Duration::from_secs(config.login_failure_window_seconds.max(1)),
             ),
+            login_failures_per_account: Limiter::new(
+                config.login_slowdown_after_failures,
+                Duration::from_secs(config.login_failure_window_seconds.max(1)),
+            ),
+            login_slowdown: Duration::from_millis(config.login_slowdown_ms),
             signup_per_ip: Limiter::new(config.signup_per_ip_per_hour, Duration::from_secs(3600)),
         }
     }

@@ -50,17 +50,33 @@ pub async fn log_in(
         .hit(&ip.to_string())
         .map_err(limited)?;
     let email = email.ok_or(Refusal::NotAnEmail)?;
-    // Counted per email whether or not an account has it, so the limit reveals nothing.
-    let account_key = email.as_str().to_string();
-    let failures = &state.limits.login_failures_per_account;
-    failures.check(&account_key).map_err(limited)?;
+    let limits = &state.limits;
+    // Counted per email whether or not an account has it, so the limit reveals nothing; and
+    // per client address, so that a stranger's failures lock out only the stranger. The
+    // attempt is counted before the (slow) password check, so concurrent guesses cannot all
+    // slip under the limit (issue 24, findings 1 and 2).
+    let attempt_key = format!("{}|{ip}", email.as_str());
+    let account_key = email.as_str();
+    limits
+        .login_attempts_per_account_and_ip
+        .hit(&attempt_key)
+        .map_err(limited)?;
+    // Past the account's ceiling of failures from everywhere, every attempt waits, so that a
+    // spread-out guesser is slowed; the owner still gets in, a little later.
+    if limits
+        .login_failures_per_account
+        .check(account_key)
+        .is_err()
+    {
+        tokio::time::sleep(limits.login_slowdown).await;
+    }
     match account::authenticate(state.store.as_ref(), &BlockingPool, email, password).await {
         Ok(user) => {
-            failures.reset(&account_key);
+            limits.login_attempts_per_account_and_ip.reset(&attempt_key);
             Ok(user)
         }
         Err(AccountError::InvalidCredentials) => {
-            let _ = failures.hit(&account_key);
+            let _ = limits.login_failures_per_account.hit(account_key);
             Err(Refusal::Account(AccountError::InvalidCredentials))
         }
         Err(other) => Err(Refusal::Account(other)),

@@ -15,6 +15,9 @@ pub struct AuthConfig {
     pub rate_limit: RateLimitConfig,
     /// Accept bearer JWTs from the host application's identity provider.
     pub jwt: Option<JwtConfig>,
+    /// Signs the sign-in and sign-up forms' tokens. Absent: a key drawn at start, so set it
+    /// when several instances serve the pages (a form from one is then good on another).
+    pub form_secret: Option<Secret>,
 }
 
 impl Default for AuthConfig {
@@ -24,6 +27,7 @@ impl Default for AuthConfig {
             session_ttl_hours: 24 * 30,
             rate_limit: RateLimitConfig::default(),
             jwt: None,
+            form_secret: None,
         }
     }
 }
@@ -33,9 +37,15 @@ impl Default for AuthConfig {
 pub struct RateLimitConfig {
     /// Login attempts one IP may make per minute.
     pub login_per_ip_per_minute: u32,
-    /// Failed logins one account may take within `login_failure_window_seconds`.
+    /// Login attempts for one account from one client address within
+    /// `login_failure_window_seconds` before even the right password waits (a success resets
+    /// it). Keyed by address too, so that a stranger's failures never lock the owner out.
     pub login_failures_per_account: u32,
     pub login_failure_window_seconds: u64,
+    /// Failed logins for one account from all addresses within the window past which every
+    /// further attempt is slowed by `login_slowdown_ms` (never refused: the owner still gets in).
+    pub login_slowdown_after_failures: u32,
+    pub login_slowdown_ms: u64,
     /// Signups one IP may make per hour.
     pub signup_per_ip_per_hour: u32,
 }
@@ -46,6 +56,8 @@ impl Default for RateLimitConfig {
             login_per_ip_per_minute: 30,
             login_failures_per_account: 5,
             login_failure_window_seconds: 15 * 60,
+            login_slowdown_after_failures: 20,
+            login_slowdown_ms: 1000,
             signup_per_ip_per_hour: 20,
         }
     }

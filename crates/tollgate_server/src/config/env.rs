@@ -34,6 +34,7 @@ pub(super) const ENVIRONMENT: &[(&str, &str, Kind)] = &[
         Kind::Bool,
     ),
     ("TOLLGATE_LOG_FORMAT", "server.log_format", Kind::Str),
+    ("TOLLGATE_FORM_SECRET", "auth.form_secret", Kind::Str),
     ("TOLLGATE_DATABASE_URL", "database.url", Kind::Str),
     ("DATABASE_URL", "database.url", Kind::Str),
     (

@@ -297,10 +297,20 @@ impl Config {
                 "auth.rate_limit.signup_per_ip_per_hour",
                 limits.signup_per_ip_per_hour,
             ),
+            (
+                "auth.rate_limit.login_slowdown_after_failures",
+                limits.login_slowdown_after_failures,
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::new(key, "must be at least 1"));
             }
+        }
+        if limits.login_slowdown_ms > 10_000 {
+            return Err(ConfigError::new(
+                "auth.rate_limit.login_slowdown_ms",
+                "must be at most 10000 (ten seconds)",
+            ));
         }
         if let Some(jwt) = &self.auth.jwt {
             validate_jwt(jwt)?;

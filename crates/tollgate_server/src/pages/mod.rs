@@ -7,6 +7,7 @@ mod admin;
 mod assets;
 mod chart;
 mod connect;
+pub mod form_token;
 pub mod format;
 mod layout;
 mod member;

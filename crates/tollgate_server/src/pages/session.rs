@@ -1,7 +1,8 @@
 //! Who is looking at a page, and forms that prove they came from our pages: a signed-in
 //! visitor's forms carry the session's CSRF token in a hidden `csrf_token` field; the
-//! sign-in and sign-up forms, before any session exists, carry a token that must match the
-//! `tg_form` cookie (double submit). Pages use only the session cookie, never bearer tokens.
+//! sign-in and sign-up forms, before any session exists, carry a token minted by this
+//! service that must match the `tg_form` cookie (double submit, `form_token.rs`). Pages use
+//! only the session cookie, never bearer tokens.
 
 use std::collections::HashMap;
 
@@ -13,13 +14,10 @@ use serde::de::DeserializeOwned;
 use tollgate_core::account::{self, Role, User};
 use tollgate_core::{Secret, token};
 
-use super::PageError;
+use super::{PageError, form_token};
 use crate::auth::cookie::{self, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// The cookie behind the double-submit token of the sign-in and sign-up forms.
-pub const FORM_COOKIE: &str = "tg_form";
 
 /// A signed-in visitor (session cookie).
 #[derive(Clone, Debug)]
@@ -186,10 +184,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for OpenForm<T> {
     type Rejection = PageError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
-        let expected = cookie::read(request.headers(), FORM_COOKIE);
+        let name = form_token::cookie_name(state.config.cookies_secure());
+        let expected = cookie::read(request.headers(), name);
+        let now = state.clock.now().unix_timestamp();
         let fields = fields(request, state).await?;
         match expected {
-            Some(expected) if !expected.is_empty() && csrf_matches(&fields, &expected) => {
+            Some(expected)
+                if state.form_key.verifies(&expected, now) && csrf_matches(&fields, &expected) =>
+            {
                 Ok(OpenForm(decode(fields)?))
             }
             _ => Err(PageError::Api(ApiError::CsrfRejected)),
@@ -197,18 +199,25 @@ impl<T: DeserializeOwned> FromRequest<AppState> for OpenForm<T> {
     }
 }
 
-/// The double-submit token for an anonymous form: the visitor's current one, or a new one
-/// with the cookie that carries it.
-pub fn form_token(headers: &axum::http::HeaderMap, secure: bool) -> (String, Option<HeaderValue>) {
-    if let Some(existing) = cookie::read(headers, FORM_COOKIE).filter(|t| t.len() >= 32) {
+/// The double-submit token for an anonymous form: the visitor's current one while it
+/// verifies, or a new one with the cookie that carries it.
+pub fn form_token(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> (String, Option<HeaderValue>) {
+    let secure = state.config.cookies_secure();
+    let name = form_token::cookie_name(secure);
+    let now = state.clock.now().unix_timestamp();
+    if let Some(existing) = cookie::read(headers, name).filter(|t| state.form_key.verifies(t, now))
+    {
         return (existing, None);
     }
-    let fresh = token::generate();
+    let fresh = state.form_key.mint(now);
     let secure = if secure { "; Secure" } else { "" };
     let cookie = HeaderValue::from_str(&format!(
-        "{FORM_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=86400{secure}",
-        fresh.expose()
+        "{name}={fresh}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        form_token::LIFETIME_SECS
     ))
     .ok();
-    (fresh.expose().clone(), cookie)
+    (fresh, cookie)
 }

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{PASSWORD, TestApp, browser, error_of};
+use crate::support::{PASSWORD, TestApp, browser, error_of, statuses_at_once};
 
 #[tokio::test]
 async fn signup_then_login_then_me_then_logout() {
@@ -342,5 +342,87 @@ impl TestApp {
             .expect("lookup")
             .expect("user");
         self.store.api_keys(user.id).await.expect("keys")
+    }
+}
+
+/// Issue 24, finding 1: a stranger's failures (another client address) cannot lock the
+/// owner out; past the account's ceiling of failures the owner's login is slowed, not refused.
+#[tokio::test]
+async fn a_strangers_wrong_passwords_never_lock_the_owner_out() {
+    let configure = |c: &mut tollgate_server::Config| {
+        c.server.trust_forwarded_for = true;
+        c.auth.rate_limit.login_failures_per_account = 3;
+        c.auth.rate_limit.login_slowdown_after_failures = 4;
+        c.auth.rate_limit.login_slowdown_ms = 400;
+    };
+    for app in TestApp::all_with(configure).await {
+        app.signup("owner@example.com").await;
+        let client = browser();
+        let attempt = |from: &'static str, password: &'static str| {
+            client
+                .post(app.url("/api/v1/auth/login"))
+                .header("x-forwarded-for", from)
+                .json(&json!({ "email": "owner@example.com", "password": password }))
+                .send()
+        };
+        let mut stranger = Vec::new();
+        for _ in 0..6 {
+            stranger.push(
+                attempt("203.0.113.7", "wrong password")
+                    .await
+                    .expect("login")
+                    .status(),
+            );
+        }
+        assert_eq!(
+            stranger,
+            [401, 401, 401, 429, 429, 429].map(|s| StatusCode::from_u16(s).expect("status")),
+            "the stranger is limited"
+        );
+        // Another stranger's address takes the account past its ceiling of failures.
+        for _ in 0..2 {
+            let status = attempt("198.51.100.9", "wrong password")
+                .await
+                .expect("login")
+                .status();
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+        }
+        let started = std::time::Instant::now();
+        let owner = attempt("192.0.2.1", PASSWORD).await.expect("login");
+        assert_eq!(owner.status(), StatusCode::OK, "the owner still gets in");
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(400),
+            "past the account's ceiling the attempt waits"
+        );
+        app.stop().await;
+    }
+}
+
+/// Issue 24, finding 2: the attempt is counted before the password check, so forty concurrent
+/// guesses get at most the limit's worth of 401s and the rest 429.
+#[tokio::test]
+async fn concurrent_wrong_passwords_cannot_slip_under_the_limit() {
+    for app in TestApp::all_with(|c| c.auth.rate_limit.login_failures_per_account = 5).await {
+        app.signup("target@example.com").await;
+        let client = browser();
+        let guesses = (0..40).map(|_| async {
+            client
+                .post(app.url("/api/v1/auth/login"))
+                .json(&json!({ "email": "target@example.com", "password": "wrong password" }))
+                .send()
+                .await
+                .expect("login")
+        });
+        let mut unauthorized = 0;
+        let mut limited = 0;
+        for status in statuses_at_once(guesses).await {
+            match status {
+                StatusCode::UNAUTHORIZED => unauthorized += 1,
+                StatusCode::TOO_MANY_REQUESTS => limited += 1,
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!((unauthorized, limited), (5, 35));
+        app.stop().await;
     }
 }

@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use tollgate_core::TenantStore;
 use tollgate_core::inbox::EventStatus;
 
-use crate::support::{PASSWORD, TestApp, admin, browser, error_of, eventually, now_unix};
+use crate::support::{
+    PASSWORD, TestApp, admin, browser, error_of, eventually, now_unix, statuses_at_once,
+};
 
 const TEST_CONNECT_SECRET: &str = "whsec_tests_know_the_connect_one";
 
@@ -884,7 +886,7 @@ async fn concurrent_refunds_never_return_more_than_was_paid() {
                 json!({ "invoice_id": id, "amount": 2_000 }),
             )
         });
-        let answers = futures_util_join(attempts).await;
+        let answers = statuses_at_once(attempts).await;
         let created = answers
             .iter()
             .filter(|s| **s == StatusCode::CREATED)
@@ -904,33 +906,6 @@ async fn concurrent_refunds_never_return_more_than_was_paid() {
             .sum();
         assert_eq!(refunded, 10_000);
     }
-}
-
-/// Awaits the requests side by side (they overlap on the server); their statuses in order.
-/// Polled in place: the requests borrow the test's callers, so they cannot be spawned.
-async fn futures_util_join<F>(requests: impl Iterator<Item = F>) -> Vec<StatusCode>
-where
-    F: std::future::Future<Output = reqwest::Response>,
-{
-    let mut pending: Vec<_> = requests.map(|r| Some(Box::pin(r))).collect();
-    let mut statuses: Vec<Option<StatusCode>> = vec![None; pending.len()];
-    std::future::poll_fn(|cx| {
-        for (slot, status) in pending.iter_mut().zip(statuses.iter_mut()) {
-            if let Some(request) = slot
-                && let std::task::Poll::Ready(response) = request.as_mut().poll(cx)
-            {
-                *status = Some(response.status());
-                *slot = None;
-            }
-        }
-        if pending.iter().all(Option::is_none) {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    statuses.into_iter().map(|s| s.expect("answered")).collect()
 }
 
 #[tokio::test]

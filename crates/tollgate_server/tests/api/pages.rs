@@ -277,3 +277,37 @@ async fn an_events_payload_is_shown_escaped() {
         assert!(!page.contains("<script>alert(1)"));
     }
 }
+
+/// Issue 24, finding 4: a double-submit pair the attacker chose (a cookie planted from a
+/// sibling subdomain and the same value in the form) is refused; only a token this service
+/// minted signs in.
+#[tokio::test]
+async fn a_planted_double_submit_pair_is_refused() {
+    for app in TestApp::all().await {
+        app.signup("member@example.com").await;
+        let planted = "attacker-chosen-value-that-is-long-enough-0123456789";
+        let client = no_redirects();
+        let forged = client
+            .post(app.url("/login"))
+            .header("cookie", format!("tg_form={planted}"))
+            .form(&[
+                ("csrf_token", planted),
+                ("email", "member@example.com"),
+                ("password", crate::support::PASSWORD),
+            ])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN, "a chosen pair");
+        // The login page does not adopt the planted value either: it mints its own.
+        let page = client
+            .get(app.url("/login"))
+            .header("cookie", format!("tg_form={planted}"))
+            .send()
+            .await
+            .expect("get");
+        let html = page.text().await.expect("html");
+        assert!(!html.contains(planted));
+        app.stop().await;
+    }
+}

@@ -319,3 +319,30 @@ pub async fn settle(app: &TestApp) {
     })
     .await;
 }
+
+/// Awaits the requests side by side (they overlap on the server); their statuses in order.
+/// Polled in place: the requests borrow the test's callers, so they cannot be spawned.
+pub async fn statuses_at_once<F>(requests: impl Iterator<Item = F>) -> Vec<StatusCode>
+where
+    F: std::future::Future<Output = reqwest::Response>,
+{
+    let mut pending: Vec<_> = requests.map(|r| Some(Box::pin(r))).collect();
+    let mut statuses: Vec<Option<StatusCode>> = vec![None; pending.len()];
+    std::future::poll_fn(|cx| {
+        for (slot, status) in pending.iter_mut().zip(statuses.iter_mut()) {
+            if let Some(request) = slot
+                && let std::task::Poll::Ready(response) = request.as_mut().poll(cx)
+            {
+                *status = Some(response.status());
+                *slot = None;
+            }
+        }
+        if pending.iter().all(Option::is_none) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    statuses.into_iter().map(|s| s.expect("answered")).collect()
+}

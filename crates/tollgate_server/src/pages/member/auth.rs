@@ -48,7 +48,7 @@ fn auth_page(
     next: &str,
     error: Option<(StatusCode, String)>,
 ) -> Response {
-    let (token, cookie) = form_token(headers, state.config.cookies_secure());
+    let (token, cookie) = form_token(state, headers);
     let (status, error) = match error {
         Some((status, message)) => (status, Some(message)),
         None => (StatusCode::OK, None),
