@@ -81,6 +81,9 @@ async fn write_batches(store: Arc<dyn Store>, mut requests: mpsc::Receiver<(NewE
             events.push(event);
             replies.push(reply);
         }
+        // Kept for a row-by-row retry, so that one unstorable event cannot fail the deliveries
+        // that shared its batch (issue 24, finding 8). A batch of one needs none.
+        let retry = (events.len() > 1).then(|| events.clone());
         let outcome = match store.record_events(events).await {
             Ok(stored) if stored.len() == replies.len() => Ok(stored),
             Ok(stored) => Err(StoreError::Corrupt(format!(
@@ -90,20 +93,51 @@ async fn write_batches(store: Arc<dyn Store>, mut requests: mpsc::Receiver<(NewE
             ))),
             Err(error) => Err(error),
         };
-        match outcome {
-            Ok(stored) => {
+        match (outcome, retry) {
+            (Ok(stored), _) => {
                 for (reply, stored) in replies.drain(..).zip(stored) {
                     // A requester that went away needs no answer; its row is stored all the same.
                     let _ = reply.send(Ok(stored));
                 }
             }
+            (Err(error), Some(events)) => {
+                tracing::warn!(error = %error, events = events.len(), "a batch of webhook events failed; writing them one by one");
+                record_one_by_one(store.as_ref(), events, replies.drain(..)).await;
+            }
+            (Err(error), None) => refuse(replies.drain(..), &error),
+        }
+    }
+}
+
+/// Writes each event of a failed batch alone: only the rows that fail again get the error.
+/// When a row fails and the database does not answer `ready` either, it is an outage, not
+/// that row: the rest answer 503 at once instead of each waiting for its own failure.
+async fn record_one_by_one(
+    store: &dyn Store,
+    events: Vec<NewEvent>,
+    replies: impl Iterator<Item = Reply>,
+) {
+    let mut pairs = events.into_iter().zip(replies);
+    while let Some((event, reply)) = pairs.next() {
+        match store.record_events(vec![event]).await {
+            Ok(stored) => {
+                let _ = reply.send(Ok(stored.first().copied().unwrap_or(false)));
+            }
             Err(error) => {
-                // Whatever refused the batch, each delivery answers 503 and Stripe retries it.
-                let detail = error.to_string();
-                for reply in replies.drain(..) {
-                    let _ = reply.send(Err(StoreError::Unavailable(detail.clone())));
+                refuse(std::iter::once(reply), &error);
+                if store.ready().await.is_err() {
+                    refuse(pairs.map(|(_, reply)| reply), &error);
+                    return;
                 }
             }
         }
+    }
+}
+
+/// Whatever refused the write, each delivery answers 503 and Stripe retries it.
+fn refuse(replies: impl Iterator<Item = Reply>, error: &StoreError) {
+    let detail = error.to_string();
+    for reply in replies {
+        let _ = reply.send(Err(StoreError::Unavailable(detail.clone())));
     }
 }

@@ -278,3 +278,84 @@ async fn an_event_about_a_stranger_is_ignored_and_an_admin_can_replay_it() {
         app.stop().await;
     }
 }
+
+/// Issue 24, finding 8: on PostgreSQL the deliveries that arrive together share one INSERT;
+/// a row the database refuses (here a real trigger raising on a marked payload) must fail
+/// alone, not the whole batch. (SQLite's served inbox is the journal, which writes no batch
+/// statement; this is PostgreSQL's failure mode.)
+#[tokio::test]
+async fn one_unstorable_event_fails_alone_not_the_deliveries_that_shared_its_batch() {
+    let Some(server) = tollgate_store::testing::postgres_url() else {
+        return;
+    };
+    let database = tollgate_store::testing::TestDatabase::postgres(&server).await;
+    let app = TestApp::spawn(database, |_| {}).await;
+    let pool = sqlx::PgPool::connect(app.database_url())
+        .await
+        .expect("connect");
+    for statement in [
+        "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN \
+         IF NEW.payload LIKE '%poison%' THEN RAISE EXCEPTION 'poisoned row'; END IF; \
+         RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_poison BEFORE INSERT ON stripe_events \
+         FOR EACH ROW EXECUTE FUNCTION refuse_poison()",
+    ] {
+        sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .expect(statement);
+    }
+    pool.close().await;
+    let client = browser();
+    let deliveries: Vec<(bool, String)> = (0..210)
+        .map(|i| {
+            let poisoned = i % 21 == 0;
+            let kind = if poisoned {
+                "poison.created"
+            } else {
+                "product.created"
+            };
+            (poisoned, event(&format!("evt_batch_{i:04}"), kind))
+        })
+        .collect();
+    let requests = deliveries.iter().map(|(_, body)| {
+        let client = &client;
+        let app = &app;
+        async move {
+            client
+                .post(app.url("/api/v1/stripe/webhook"))
+                .header("content-type", "application/json")
+                .header("stripe-signature", stripe_signature(body, now_unix()))
+                .body(body.clone())
+                .send()
+                .await
+                .expect("post")
+        }
+    });
+    let statuses = crate::support::statuses_at_once(requests).await;
+    for ((poisoned, body), status) in deliveries.iter().zip(&statuses) {
+        let expected = if *poisoned {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(*status, expected, "{body}");
+    }
+    let stored = app
+        .store
+        .events(
+            None,
+            Page {
+                limit: 500,
+                before: None,
+            },
+        )
+        .await
+        .expect("events");
+    let ours = stored
+        .iter()
+        .filter(|e| e.id.as_str().starts_with("evt_batch_"))
+        .count();
+    assert_eq!(ours, 200, "every good delivery is stored, once");
+    app.stop().await;
+}
