@@ -247,6 +247,32 @@ pub async fn end_session(store: &dyn SessionStore, token: &str) -> Result<(), St
     store.delete_session(&token::hash(token)).await
 }
 
+/// "Sign out everywhere": ends every session of the user at once (audited); their next
+/// request with any of those cookies is unauthenticated. Returns how many were ended.
+pub async fn end_all_sessions(
+    store: &dyn SessionStore,
+    clock: &dyn Clock,
+    user: UserId,
+) -> Result<u64, StoreError> {
+    let audit = AuditEntry::new(
+        Actor::User(user),
+        "session.end_all",
+        format!("user:{user}"),
+        serde_json::Value::Null,
+        clock.now(),
+    );
+    store.delete_sessions_of(user, &audit).await
+}
+
+/// The user's live sessions, newest first.
+pub async fn sessions_of(
+    store: &dyn SessionStore,
+    clock: &dyn Clock,
+    user: UserId,
+) -> Result<Vec<SessionRecord>, StoreError> {
+    store.sessions_of(user, clock.now()).await
+}
+
 /// Returns the user behind a JWT identity, creating it on first sight (seed 001/004 style:
 /// the host application owns sign-in; tollgate trusts its signed tokens).
 pub async fn provision_external(

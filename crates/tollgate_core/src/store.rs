@@ -135,6 +135,18 @@ pub trait SessionStore: Send + Sync {
 
     async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError>;
 
+    /// The user's live sessions, newest first.
+    async fn sessions_of(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// Ends every session of the user and records `audit`, in one transaction; returns how
+    /// many were ended.
+    async fn delete_sessions_of(&self, user: UserId, audit: &AuditEntry)
+    -> Result<u64, StoreError>;
+
     /// Removes expired sessions; returns how many.
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }

@@ -3,10 +3,12 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use tollgate_core::account::{SessionRecord, User};
+use tollgate_core::audit::AuditEntry;
 use tollgate_core::store::SessionStore;
 use tollgate_core::{Secret, StoreError, UserId};
 
 use crate::SqlStore;
+use crate::audit::insert_audit;
 use crate::columns::{db_error, get, get_time, millis, parse};
 use crate::users::{USER_COLUMNS, user_from_row};
 
@@ -62,6 +64,50 @@ impl SessionStore for SqlStore {
             .await
             .map_err(db_error)?;
         Ok(())
+    }
+
+    async fn sessions_of(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT token_hash, user_id, csrf_token, created_at, expires_at FROM sessions \
+             WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC, token_hash",
+        )
+        .bind(user.to_string())
+        .bind(millis(now))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(SessionRecord {
+                    token_hash: get(row, "token_hash")?,
+                    user_id: parse(row, "user_id", UserId::parse)?,
+                    csrf_token: Secret::new(get(row, "csrf_token")?),
+                    created_at: get_time(row, "created_at")?,
+                    expires_at: get_time(row, "expires_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_sessions_of(
+        &self,
+        user: UserId,
+        audit: &AuditEntry,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.write.begin().await.map_err(db_error)?;
+        let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(ended)
     }
 
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {

@@ -59,6 +59,7 @@ pub fn routes() -> Router<AppState> {
         .route("/billing/resume", post(member::resume))
         .route("/account/keys", get(member::keys).post(member::create_key))
         .route("/account/keys/{id}/revoke", post(member::revoke_key))
+        .route("/account/sessions/end-all", post(member::end_all_sessions))
         .route("/admin", get(admin::overview))
         .route("/admin/members", get(admin::members))
         .route("/admin/members/{id}", get(admin::member))

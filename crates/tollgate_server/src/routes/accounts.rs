@@ -17,7 +17,7 @@ use crate::auth::{AuthMethod, Authenticated};
 use crate::error::ApiError;
 use crate::json::ApiJson;
 use crate::state::AppState;
-use crate::wire::UserBody;
+use crate::wire::{EndedBody, ListBody, SessionBody, UserBody};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,7 +36,7 @@ pub struct SignupBody {
 }
 
 #[derive(Serialize)]
-struct SessionBody<'a> {
+struct OpenedSession<'a> {
     user: UserBody<'a>,
     /// Echo it in `x-csrf-token` on every state-changing request made with the cookie.
     csrf_token: &'a str,
@@ -55,7 +55,7 @@ pub(crate) fn session_response(
         state.clock.now(),
         state.config.cookies_secure(),
     );
-    let body = SessionBody {
+    let body = OpenedSession {
         user: UserBody::of(user),
         csrf_token: session.csrf_token.expose(),
     };
@@ -120,6 +120,37 @@ pub async fn logout(
     }
     let cookie = cookie::clear_session(state.config.cookies_secure());
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}
+
+/// `POST /api/v1/auth/logout-everywhere`: ends every session of the caller (this one too, for
+/// a cookie caller, whose cookie is cleared); an API key or JWT caller ends the user's
+/// sessions without one of its own.
+pub async fn logout_everywhere(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Response, ApiError> {
+    let ended =
+        account::end_all_sessions(state.store.as_ref(), state.clock.as_ref(), caller.user.id)
+            .await?;
+    let cookie = cookie::clear_session(state.config.cookies_secure());
+    Ok(([(header::SET_COOKIE, cookie)], Json(EndedBody { ended })).into_response())
+}
+
+/// `GET /api/v1/sessions`: the caller's live sessions, newest first.
+pub async fn sessions(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Response, ApiError> {
+    let sessions =
+        account::sessions_of(state.store.as_ref(), state.clock.as_ref(), caller.user.id).await?;
+    let current = match &caller.method {
+        AuthMethod::Session { token, .. } => Some(tollgate_core::token::hash(token.expose())),
+        _ => None,
+    };
+    Ok(Json(ListBody::of(&sessions, |s| {
+        SessionBody::of(s, current.as_deref())
+    }))
+    .into_response())
 }
 
 #[derive(Serialize)]

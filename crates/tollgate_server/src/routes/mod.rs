@@ -56,6 +56,11 @@ fn router(state: AppState) -> Router {
         .route("/api/v1/auth/signup", post(accounts::signup))
         .route("/api/v1/auth/login", post(accounts::login))
         .route("/api/v1/auth/logout", post(accounts::logout))
+        .route(
+            "/api/v1/auth/logout-everywhere",
+            post(accounts::logout_everywhere),
+        )
+        .route("/api/v1/sessions", get(accounts::sessions))
         .route("/api/v1/me", get(accounts::me))
         .route(
             "/api/v1/api-keys",

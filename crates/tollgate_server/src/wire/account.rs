@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use time::OffsetDateTime;
-use tollgate_core::account::User;
+use tollgate_core::account::{SessionRecord, User};
 use tollgate_core::api_key::ApiKey;
 use tollgate_core::{ApiKeyId, TenantId, UserId};
 
@@ -54,4 +54,35 @@ impl<'a> ApiKeyBody<'a> {
             last_used_at: key.last_used_at,
         }
     }
+}
+
+/// One of the caller's sessions: never its token, only a short prefix of the token's hash to
+/// tell them apart.
+#[derive(Serialize)]
+pub struct SessionBody<'a> {
+    pub id: &'a str,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// The session this request came with.
+    pub current: bool,
+}
+
+impl<'a> SessionBody<'a> {
+    pub fn of(session: &'a SessionRecord, current_hash: Option<&str>) -> Self {
+        let id = session.token_hash.get(..12).unwrap_or(&session.token_hash);
+        Self {
+            id,
+            created_at: session.created_at,
+            expires_at: session.expires_at,
+            current: current_hash == Some(session.token_hash.as_str()),
+        }
+    }
+}
+
+/// `{ended}`: how many sessions were ended.
+#[derive(Serialize)]
+pub struct EndedBody {
+    pub ended: u64,
 }

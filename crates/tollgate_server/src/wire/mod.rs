@@ -13,7 +13,7 @@ mod credits;
 mod seed;
 mod tenant_billing;
 
-pub use account::{ApiKeyBody, UserBody};
+pub use account::{ApiKeyBody, EndedBody, SessionBody, UserBody};
 pub use billing::{
     CheckoutSessionBody, CheckoutStartedBody, EntitlementsBody, InvoiceBody, PlanBody,
     SubscriptionBody, SummaryBody,

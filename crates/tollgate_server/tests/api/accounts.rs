@@ -426,3 +426,57 @@ async fn concurrent_wrong_passwords_cannot_slip_under_the_limit() {
         app.stop().await;
     }
 }
+
+/// Issue 24, finding 13: a member sees their sessions and can end all of them at once; every
+/// cookie stops working at the next request.
+#[tokio::test]
+async fn signing_out_everywhere_ends_every_session_of_the_member() {
+    for app in TestApp::all().await {
+        let (first, first_csrf) = app.signup("many@example.com").await;
+        let second = browser();
+        let login = second
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({ "email": "many@example.com", "password": PASSWORD }))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(login.status(), StatusCode::OK);
+        let (other, _) = app.signup("other@example.com").await;
+
+        let listed: serde_json::Value = first
+            .get(app.url("/api/v1/sessions"))
+            .send()
+            .await
+            .expect("sessions")
+            .json()
+            .await
+            .expect("json");
+        let sessions = listed["data"].as_array().expect("data");
+        assert_eq!(sessions.len(), 2, "{listed}");
+        assert_eq!(
+            sessions.iter().filter(|s| s["current"] == true).count(),
+            1,
+            "{listed}"
+        );
+        let ended = first
+            .post(app.url("/api/v1/auth/logout-everywhere"))
+            .header("x-csrf-token", &first_csrf)
+            .send()
+            .await
+            .expect("logout everywhere");
+        assert_eq!(ended.status(), StatusCode::OK);
+        let body: serde_json::Value = ended.json().await.expect("json");
+        assert_eq!(body["ended"], 2);
+        for client in [&first, &second] {
+            let me = client.get(app.url("/api/v1/me")).send().await.expect("me");
+            assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+        }
+        let me = other.get(app.url("/api/v1/me")).send().await.expect("me");
+        assert_eq!(
+            me.status(),
+            StatusCode::OK,
+            "another member is not signed out"
+        );
+        app.stop().await;
+    }
+}

@@ -311,3 +311,55 @@ async fn a_planted_double_submit_pair_is_refused() {
         app.stop().await;
     }
 }
+
+/// Issue 24, finding 13, on the pages: the keys page lists where the member is signed in, and
+/// "Sign out everywhere" ends every session, this browser's too.
+#[tokio::test]
+async fn the_account_page_lists_sessions_and_signs_out_everywhere() {
+    for app in TestApp::all().await {
+        let browser = no_redirects();
+        let signup = browser
+            .post(app.url("/api/v1/auth/signup"))
+            .json(&json!({ "email": "pages@example.com", "password": crate::support::PASSWORD }))
+            .send()
+            .await
+            .expect("signup");
+        assert_eq!(signup.status(), StatusCode::CREATED);
+        let elsewhere = {
+            let client = crate::support::browser();
+            let login = client
+                .post(app.url("/api/v1/auth/login"))
+                .json(
+                    &json!({ "email": "pages@example.com", "password": crate::support::PASSWORD }),
+                )
+                .send()
+                .await
+                .expect("login");
+            assert_eq!(login.status(), StatusCode::OK);
+            client
+        };
+        let page = browser
+            .get(app.url("/account/keys"))
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html");
+        assert!(page.contains("this browser"), "{page}");
+        assert!(page.contains("Sign out everywhere"));
+        let ended = browser
+            .post(app.url("/account/sessions/end-all"))
+            .form(&[("csrf_token", form_token(&page).as_str())])
+            .send()
+            .await
+            .expect("end all");
+        assert_eq!(ended.status(), StatusCode::SEE_OTHER);
+        assert_eq!(ended.headers()["location"], "/login");
+        for client in [&browser, &elsewhere] {
+            let me = client.get(app.url("/api/v1/me")).send().await.expect("me");
+            assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+        }
+        app.stop().await;
+    }
+}

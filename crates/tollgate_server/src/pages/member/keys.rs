@@ -7,8 +7,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use tollgate_core::ApiKeyId;
+use tollgate_core::account;
 use tollgate_core::api_key::{self, ApiKeyError};
+use tollgate_core::{ApiKeyId, token};
 
 use crate::error::ApiError;
 use crate::pages::format::datetime;
@@ -24,12 +25,19 @@ pub struct KeyLine {
     pub last_used: String,
 }
 
+pub struct SessionLine {
+    pub created: String,
+    pub expires: String,
+    pub current: bool,
+}
+
 #[derive(Template)]
 #[template(path = "member/keys.html")]
 struct KeysPage {
     layout: Layout,
     notice: Option<&'static str>,
     keys: Vec<KeyLine>,
+    sessions: Vec<SessionLine>,
     /// A key just created: shown this once.
     created: Option<(String, String)>,
     error: Option<String>,
@@ -43,6 +51,9 @@ async fn keys_page(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let keys = state.store.api_keys(visitor.user.id).await?;
+    let sessions =
+        account::sessions_of(state.store.as_ref(), state.clock.as_ref(), visitor.user.id).await?;
+    let current = token::hash(visitor.session_token.expose());
     let page = KeysPage {
         layout: Layout::new(state, Some(visitor), "API keys", "keys"),
         notice: notice(notice_key),
@@ -57,6 +68,14 @@ async fn keys_page(
                     .last_used_at
                     .map(datetime)
                     .unwrap_or_else(|| "never".into()),
+            })
+            .collect(),
+        sessions: sessions
+            .iter()
+            .map(|s| SessionLine {
+                created: datetime(s.created_at),
+                expires: datetime(s.expires_at),
+                current: s.token_hash == current,
             })
             .collect(),
         created,
@@ -130,4 +149,21 @@ pub async fn revoke_key(
         return Err(ApiError::NotFound.into());
     }
     Ok(see_other("/account/keys?notice=key_revoked"))
+}
+
+/// "Sign out everywhere": ends every session of the member, this one too, and sends the
+/// browser to the login page.
+pub async fn end_all_sessions(
+    State(state): State<AppState>,
+    SignedForm { visitor, .. }: SignedForm<NoFields>,
+) -> Result<Response, PageError> {
+    account::end_all_sessions(state.store.as_ref(), state.clock.as_ref(), visitor.user.id)
+        .await
+        .map_err(ApiError::from)?;
+    let mut response = see_other("/login");
+    response.headers_mut().insert(
+        axum::http::header::SET_COOKIE,
+        crate::auth::cookie::clear_session(state.config.cookies_secure()),
+    );
+    Ok(response)
 }

@@ -10,4 +10,4 @@ mod keys;
 pub use auth::{login, login_page, logout, signup, signup_page};
 pub use billing::{buy_credits, cancel, checkout_return, portal, resume, subscribe};
 pub use dashboard::{InvoiceLine, dashboard, home};
-pub use keys::{create_key, keys, revoke_key};
+pub use keys::{create_key, end_all_sessions, keys, revoke_key};
