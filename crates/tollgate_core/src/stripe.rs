@@ -325,6 +325,10 @@ pub enum StripeError {
     /// Network failure, timeout or 5xx after retries.
     #[error("Stripe unavailable: {0}")]
     Unavailable(String),
+    /// What answered is not Stripe's API (a wrong `stripe.api_base`), or the client cannot be
+    /// set up: retrying will not help, the configuration must change.
+    #[error("Stripe is misconfigured: {0}")]
+    Misconfigured(String),
 }
 
 #[async_trait]

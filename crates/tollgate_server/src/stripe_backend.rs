@@ -64,6 +64,8 @@ pub enum BackendError {
     Client(String),
     #[error("plan {plan:?}: {message}")]
     Catalog { plan: String, message: String },
+    #[error("{0}")]
+    Misconfigured(String),
 }
 
 /// Starts what Stripe is for this process. `own_addr` is where this service listens, so the
@@ -132,6 +134,9 @@ pub async fn connect(
     );
     let stripe: Arc<dyn StripeApi> = client.clone();
     let connect: Arc<dyn ConnectApi> = client;
+    if emulator.is_none() {
+        check_stripe(stripe.as_ref()).await?;
+    }
     let catalog = resolve_catalog(config.catalog(), stripe.as_ref(), emulator.is_some()).await?;
     let test_clock = match config.stripe.test_clock.as_deref() {
         Some("new") => {
@@ -159,6 +164,29 @@ pub async fn connect(
         test_clock,
     };
     Ok((side, emulator))
+}
+
+/// One cheap read at start, so that a wrong `stripe.api_base` is a clear error now rather
+/// than a 503 on every request later (issue 24, finding 12). An unreachable Stripe only warns:
+/// it may come back; a wrong key is logged loudly.
+async fn check_stripe(stripe: &dyn StripeApi) -> Result<(), BackendError> {
+    use tollgate_core::stripe::StripeError;
+    match stripe.price_by_lookup_key("tollgate-start-up-check").await {
+        Ok(_) => Ok(()),
+        Err(StripeError::Misconfigured(detail)) => Err(BackendError::Misconfigured(format!(
+            "Stripe is misconfigured: {detail}"
+        ))),
+        Err(StripeError::Authentication) => {
+            tracing::error!(
+                "Stripe refused the configured secret key (STRIPE_SECRET_KEY): every Stripe call will fail until it is fixed"
+            );
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot reach Stripe at start; carrying on");
+            Ok(())
+        }
+    }
 }
 
 /// Gives every lookup-key plan its price id. On the emulator a missing price is created; on

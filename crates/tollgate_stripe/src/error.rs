@@ -80,9 +80,7 @@ pub fn to_port_error(error: ClientError) -> StripeError {
         ClientError::JSONDeserialize(_) => {
             StripeError::Unavailable("Stripe's answer could not be read".to_owned())
         }
-        ClientError::ConfigError(detail) => {
-            StripeError::Unavailable(format!("Stripe client misconfigured: {detail}"))
-        }
+        ClientError::ConfigError(detail) => StripeError::Misconfigured(detail),
     }
 }
 

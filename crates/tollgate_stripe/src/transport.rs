@@ -20,6 +20,7 @@ use hyper_util::rt::TokioExecutor;
 use stripe::{CustomizedStripeRequest, StripeError};
 use stripe_client_core::StripeMethod;
 
+use crate::backoff;
 use crate::client::ClientConfigError;
 
 /// An idle connection is closed after this long; Stripe's side closes them after a few minutes.
@@ -151,12 +152,22 @@ impl stripe_client_core::StripeClient for Transport {
         if status.is_success() {
             return Ok(body);
         }
-        Err(std::str::from_utf8(&body)
+        let stripe_error = std::str::from_utf8(&body)
             .ok()
-            .and_then(|text| miniserde::json::from_str::<stripe_shared::Error>(text).ok())
-            .map_or_else(
-                || StripeError::JSONDeserialize(UNREADABLE_ERROR_BODY.into()),
-                |e| StripeError::Stripe(e.error, status.as_u16()),
-            ))
+            .and_then(|text| miniserde::json::from_str::<stripe_shared::Error>(text).ok());
+        Err(match stripe_error {
+            Some(e) => StripeError::Stripe(e.error, status.as_u16()),
+            // A proxy's 502 page or a 503 while Stripe recovers: worth another attempt.
+            None if backoff::retryable_status(status.as_u16()) => {
+                StripeError::JSONDeserialize(UNREADABLE_ERROR_BODY.into())
+            }
+            // Stripe answers every other error with its JSON: whatever said 404 (or 400, 405)
+            // without it is not Stripe's API (issue 24, finding 12).
+            None => StripeError::ConfigError(format!(
+                "{} answered HTTP {} without Stripe's error body: is stripe.api_base right?",
+                self.base,
+                status.as_u16()
+            )),
+        })
     }
 }

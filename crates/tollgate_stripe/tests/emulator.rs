@@ -693,3 +693,51 @@ async fn an_empty_idempotency_key_is_refused_before_anything_is_sent() -> Result
     assert_eq!(customers["data"].as_array().map(Vec::len), Some(0));
     Ok(())
 }
+
+/// A server that answers every request with a plain-text 404, as a wrong API base (a web
+/// server, a proxy's default site) does; returns its base URL and how many requests it saw.
+async fn not_stripe() -> Result<(String, std::sync::Arc<std::sync::atomic::AtomicUsize>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buffer = [0u8; 4096];
+            let _ = socket.read(&mut buffer).await;
+            let body = "<html><body>Not Found</body></html>";
+            let answer = format!(
+                "HTTP/1.1 404 Not Found\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    Ok((base, seen))
+}
+
+/// Issue 24, finding 12: a 404 without Stripe's error body is a configuration error, at once,
+/// not a temporary fault retried and reported as "unavailable".
+#[tokio::test]
+async fn a_wrong_api_base_is_a_configuration_error_without_retries() -> Result<()> {
+    let (base, seen) = not_stripe().await?;
+    let client = StripeClient::new(config(&base, "sk_test_anything"))?;
+    let error = client
+        .customer(&StripeCustomerId::parse("cus_any")?)
+        .await
+        .expect_err("not Stripe");
+    match &error {
+        StripeError::Misconfigured(detail) => {
+            ensure!(detail.contains("api_base"), "{detail}");
+            ensure!(detail.contains("404"), "{detail}");
+        }
+        other => anyhow::bail!("expected Misconfigured, got {other:?}"),
+    }
+    ensure!(
+        seen.load(std::sync::atomic::Ordering::SeqCst) == 1,
+        "asked once, not retried"
+    );
+    Ok(())
+}

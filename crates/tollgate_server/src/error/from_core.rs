@@ -40,6 +40,9 @@ impl From<tollgate_core::stripe::StripeError> for ApiError {
             StripeError::Unavailable(detail) => {
                 ApiError::Unavailable(format!("Stripe unavailable: {detail}"))
             }
+            StripeError::Misconfigured(detail) => {
+                ApiError::Unavailable(format!("Stripe is misconfigured: {detail}"))
+            }
         }
     }
 }

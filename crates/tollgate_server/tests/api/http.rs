@@ -299,3 +299,37 @@ async fn a_nul_in_text_and_an_undecodable_path_get_the_apis_own_errors() {
         assert_eq!(error["code"], "not_found");
     }
 }
+
+/// Issue 24, finding 12: with a secret key and an API base that is not Stripe's, `serve`
+/// refuses to start and says what to fix, instead of answering 503 to every request later.
+#[tokio::test]
+async fn a_wrong_stripe_api_base_refuses_to_start_with_a_clear_error() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buffer = [0u8; 4096];
+            let _ = socket.read(&mut buffer).await;
+            let _ = socket
+                .write_all(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\nconnection: close\r\n\r\nNot Found",
+                )
+                .await;
+        }
+    });
+    let database = tollgate_store::testing::TestDatabase::sqlite();
+    let mut config = tollgate_server::Config::default();
+    config.server.bind = "127.0.0.1:0".parse().expect("address");
+    config.database.url = tollgate_server::config::DatabaseUrl::new(database.url.clone());
+    config.stripe.secret_key = Some(tollgate_core::Secret::new("sk_test_anything".into()));
+    config.stripe.api_base = Some(base);
+    let store = tollgate_server::serve::open_serving_store(&config)
+        .await
+        .expect("store");
+    let error = crate::support::start_error(config, store).await;
+    assert!(error.contains("stripe.api_base"), "{error}");
+    assert!(!error.contains("sk_test_anything"), "{error}");
+}

@@ -346,3 +346,14 @@ where
     .await;
     statuses.into_iter().map(|s| s.expect("answered")).collect()
 }
+
+/// Starts a server that is expected to refuse to start; returns its error's text.
+pub async fn start_error(config: Config, store: SqlStore) -> String {
+    match serve::start(config, Arc::new(store), &local_stripe::Emulator).await {
+        Ok(running) => {
+            running.shutdown().await;
+            panic!("the server started")
+        }
+        Err(error) => error.to_string(),
+    }
+}
