@@ -240,6 +240,13 @@ where
             .cloned()
             .unwrap_or_else(new_request_id);
         let method = request.method().clone();
+        let has_body = request
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_some_and(|length| length.as_bytes() != b"0")
+            || request
+                .headers()
+                .contains_key(axum::http::header::TRANSFER_ENCODING);
         let id = request_id.to_str().unwrap_or_default();
         let span = tracing::info_span!("request", request.id = %id, http.method = %method);
         let inner = {
@@ -251,6 +258,7 @@ where
             span,
             request_id: Some(request_id),
             method,
+            has_body,
             started: Instant::now(),
             state: self.state.clone(),
         }
@@ -264,6 +272,8 @@ pin_project! {
         span: Span,
         request_id: Option<HeaderValue>,
         method: Method,
+        // The request declared a body, which a refusal may have left unread.
+        has_body: bool,
         started: Instant,
         state: AppState,
     }
@@ -305,6 +315,15 @@ where
             response.headers_mut(),
             this.state.config.server.base_url.starts_with("https://"),
         );
+        if *this.has_body && (status.is_client_error() || status.is_server_error()) {
+            // A refusal may leave the body unread; past a small amount hyper then drops the
+            // connection without a word, and a client reusing it gets a reset. Saying so lets
+            // it open another (issue 24, finding 6).
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
+        }
         Poll::Ready(Ok(response))
     }
 }

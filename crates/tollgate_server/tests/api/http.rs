@@ -333,3 +333,61 @@ async fn a_wrong_stripe_api_base_refuses_to_start_with_a_clear_error() {
     assert!(error.contains("stripe.api_base"), "{error}");
     assert!(!error.contains("sk_test_anything"), "{error}");
 }
+
+/// Issue 24, finding 6: a request refused before its body is read (401 here) must not break
+/// the keep-alive connection for the next request on it. On a raw TCP connection (no client
+/// that would quietly reconnect), refused POSTs with a 200 KB body, one after the other: each
+/// is answered, and a connection the server will not read on is announced with
+/// `Connection: close` (the client then opens another), never dropped silently.
+#[tokio::test]
+async fn refusals_before_the_body_is_read_keep_the_connection_usable() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let app = TestApp::spawn(tollgate_store::testing::TestDatabase::sqlite(), |_| {}).await;
+    let address = app.url("").trim_start_matches("http://").to_string();
+    let connect = || async {
+        BufReader::new(
+            tokio::net::TcpStream::connect(&address)
+                .await
+                .expect("connect"),
+        )
+    };
+    let mut socket = connect().await;
+    let body = "x".repeat(200 * 1024);
+    for i in 0..200 {
+        let request = format!(
+            "POST /api/v1/subscription/cancel HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        socket
+            .get_mut()
+            .write_all(request.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("request {i} could not be sent: {e}"));
+        let mut status = String::new();
+        socket.read_line(&mut status).await.expect("status line");
+        assert!(
+            status.starts_with("HTTP/1.1 401"),
+            "request {i}: {status:?}"
+        );
+        let mut length = 0;
+        let mut close = false;
+        loop {
+            let mut line = String::new();
+            socket.read_line(&mut line).await.expect("header");
+            let line = line.trim_end().to_ascii_lowercase();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(value) = line.strip_prefix("content-length:") {
+                length = value.trim().parse().expect("length");
+            }
+            close |= line == "connection: close";
+        }
+        let mut answer = vec![0; length];
+        socket.read_exact(&mut answer).await.expect("body");
+        if close {
+            socket = connect().await;
+        }
+    }
+    app.stop().await;
+}
