@@ -141,6 +141,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Authenticated, 
             .await?
             .ok_or(ApiError::Unauthenticated)?;
     if !is_safe(&parts.method) {
+        super::origin::check(&parts.headers, &state.config.server.base_url)?;
         let presented = parts
             .headers
             .get(CSRF_HEADER)

@@ -5,6 +5,7 @@ pub mod cookie;
 pub mod extract;
 pub mod hashing;
 pub mod jwt;
+pub mod origin;
 pub mod rate_limit;
 pub mod sign_in;
 

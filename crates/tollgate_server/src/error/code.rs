@@ -36,6 +36,7 @@ error_codes! {
     InvalidCredentials = "invalid_credentials", UNAUTHORIZED;
     Forbidden = "forbidden", FORBIDDEN;
     CsrfTokenInvalid = "csrf_token_invalid", FORBIDDEN;
+    OriginRejected = "origin_rejected", FORBIDDEN;
     NotFound = "not_found", NOT_FOUND;
     MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED;
     EmailUnavailable = "email_unavailable", CONFLICT;

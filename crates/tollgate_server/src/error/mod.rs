@@ -20,6 +20,8 @@ pub enum ApiError {
     InvalidCredentials,
     Forbidden,
     CsrfRejected,
+    /// A cookie-authenticated write from another site (its `Origin` is not ours).
+    OriginRejected,
     NotFound,
     MethodNotAllowed,
     RateLimited {
@@ -84,6 +86,7 @@ impl ApiError {
             ApiError::InvalidCredentials => ErrorCode::InvalidCredentials,
             ApiError::Forbidden => ErrorCode::Forbidden,
             ApiError::CsrfRejected => ErrorCode::CsrfTokenInvalid,
+            ApiError::OriginRejected => ErrorCode::OriginRejected,
             ApiError::NotFound => ErrorCode::NotFound,
             ApiError::MethodNotAllowed => ErrorCode::MethodNotAllowed,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,
@@ -119,6 +122,9 @@ impl ApiError {
             ApiError::CsrfRejected => {
                 "missing or wrong CSRF token: send the session's token in the x-csrf-token header"
                     .into()
+            }
+            ApiError::OriginRejected => {
+                "this request came from another site; send it from this service's own pages".into()
             }
             ApiError::NotFound => "not found".into(),
             ApiError::MethodNotAllowed => "method not allowed".into(),

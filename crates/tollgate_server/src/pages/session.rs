@@ -16,6 +16,7 @@ use tollgate_core::{Secret, token};
 
 use super::{PageError, form_token};
 use crate::auth::cookie::{self, SESSION_COOKIE};
+use crate::auth::origin;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -142,6 +143,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for SignedForm<T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
         let (mut parts, body) = request.into_parts();
+        origin::check(&parts.headers, &state.config.server.base_url)?;
         let visitor = Visitor::from_request_parts(&mut parts, state).await?;
         let fields = fields(Request::from_parts(parts, body), state).await?;
         if !csrf_matches(&fields, visitor.csrf_token.expose()) {
@@ -165,6 +167,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for AdminForm<T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
         let (mut parts, body) = request.into_parts();
+        origin::check(&parts.headers, &state.config.server.base_url)?;
         let AdminVisitor(admin) = AdminVisitor::from_request_parts(&mut parts, state).await?;
         let fields = fields(Request::from_parts(parts, body), state).await?;
         if !csrf_matches(&fields, admin.csrf_token.expose()) {
@@ -184,6 +187,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for OpenForm<T> {
     type Rejection = PageError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
+        origin::check(request.headers(), &state.config.server.base_url)?;
         let name = form_token::cookie_name(state.config.cookies_secure());
         let expected = cookie::read(request.headers(), name);
         let now = state.clock.now().unix_timestamp();

@@ -480,3 +480,33 @@ async fn signing_out_everywhere_ends_every_session_of_the_member() {
         app.stop().await;
     }
 }
+
+/// A cookie-authenticated write from another site is refused even with the right CSRF token;
+/// from our own origin, or with no `Origin` at all (a non-browser client), it goes through.
+#[tokio::test]
+async fn a_cookie_write_from_another_origin_is_refused() {
+    for app in TestApp::all().await {
+        let (client, csrf) = app.signup("origin@example.com").await;
+        let create = |origin: Option<String>| {
+            let mut request = client
+                .post(app.url("/api/v1/api-keys"))
+                .header("x-csrf-token", &csrf)
+                .json(&json!({ "name": "k" }));
+            if let Some(origin) = origin {
+                request = request.header("origin", origin);
+            }
+            request.send()
+        };
+        let foreign = create(Some("https://evil.example".into()))
+            .await
+            .expect("post");
+        let (status, error) = error_of(foreign).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(error["code"], "origin_rejected");
+        let ours = create(Some(app.url(""))).await.expect("post");
+        assert_eq!(ours.status(), StatusCode::CREATED);
+        let none = create(None).await.expect("post");
+        assert_eq!(none.status(), StatusCode::CREATED);
+        app.stop().await;
+    }
+}
