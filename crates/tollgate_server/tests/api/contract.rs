@@ -16,6 +16,11 @@ const VISA: &str = "4242424242424242";
 struct Wire<'a> {
     app: &'a TestApp,
     seen: Vec<Value>,
+    /// Every answer as sent, less the fields that carry a secret by design (a new API key,
+    /// a PaymentIntent's client secret, a session's CSRF token), for `assert_no_secret`.
+    raw: Vec<String>,
+    /// Secrets met on the way: session cookies set, API keys minted.
+    secrets: Vec<String>,
 }
 
 impl<'a> Wire<'a> {
@@ -23,6 +28,13 @@ impl<'a> Wire<'a> {
         Self {
             app,
             seen: Vec::new(),
+            raw: Vec::new(),
+            secrets: vec![
+                PASSWORD.to_string(),
+                crate::support::TEST_WEBHOOK_SECRET.to_string(),
+                // The key tollgate uses with its emulator (stripe_backend.rs).
+                "sk_test_tollgate_emulator".to_string(),
+            ],
         }
     }
 
@@ -45,12 +57,33 @@ impl<'a> Wire<'a> {
         }
         let response = request.send().await.expect("request");
         let status = response.status();
+        for cookie in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            let cookie = cookie.to_str().expect("ascii");
+            if let Some(token) = cookie
+                .strip_prefix("tg_session=")
+                .and_then(|c| c.split(';').next())
+                && !token.is_empty()
+            {
+                self.secrets.push(token.to_string());
+            }
+        }
         let text = response.text().await.expect("body");
         let answer: Value = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path}: not JSON: {text}"))
         };
+        let mut bare = answer.clone();
+        if let Some(object) = bare.as_object_mut() {
+            for field in ["key_secret", "client_secret", "csrf_token"] {
+                if let Some(Value::String(secret)) = object.remove(field)
+                    && field == "key_secret"
+                {
+                    self.secrets.push(secret);
+                }
+            }
+        }
+        self.raw.push(format!("{method} {path} -> {bare}"));
         self.seen.push(json!({
             "request": redact_text(&format!("{method} {path}")),
             "sent": body.as_ref().map(redact),
@@ -92,6 +125,25 @@ impl<'a> Wire<'a> {
         let last = self.seen.last_mut().expect("a recorded exchange");
         if let Some(data) = last["body"]["data"].as_array_mut() {
             data.sort_by(|a, b| a[key].to_string().cmp(&b[key].to_string()));
+        }
+    }
+
+    /// No answer (and no page given) carries a password, a webhook secret, the Stripe key, a
+    /// session token or an API key outside the one answer that mints it (issue 24).
+    fn assert_no_secret(&self, pages: &[&str]) {
+        for secret in &self.secrets {
+            for text in self
+                .raw
+                .iter()
+                .map(String::as_str)
+                .chain(pages.iter().copied())
+            {
+                assert!(
+                    !text.contains(secret.as_str()),
+                    "a secret ({}…) leaked into: {text}",
+                    &secret[..secret.len().min(6)]
+                );
+            }
         }
     }
 
@@ -272,11 +324,12 @@ fn redact_dates(text: &str) -> String {
 }
 
 /// A page as served, with its random values and everything `redact_text` finds redacted.
-async fn page(client: &Client, url: &str) -> String {
+/// Returns the page as served and as snapshotted.
+async fn page(client: &Client, url: &str) -> (String, String) {
     let response = client.get(url).send().await.expect("page");
     assert_eq!(response.status(), StatusCode::OK, "{url}");
-    let html = response.text().await.expect("html");
-    let mut html = html;
+    let raw = response.text().await.expect("html");
+    let mut html = raw.clone();
     // The form token, and the referral code (minted at random), up to where each ends.
     for (marker, end) in [
         ("name=\"csrf_token\" value=\"", '"'),
@@ -294,7 +347,7 @@ async fn page(client: &Client, url: &str) -> String {
         html = out;
     }
     let out = html;
-    redact_text(&out)
+    (raw, redact_text(&out))
 }
 
 async fn pay(app: &TestApp, url: &str) {
@@ -467,6 +520,9 @@ async fn a_members_subscription_journey_answers_as_snapshotted() {
         let csrf = again["csrf_token"].as_str().expect("csrf");
         wire.post(&visitor, csrf, "/api/v1/auth/logout-everywhere", json!({}))
             .await;
+        // Three fixed secrets, two session cookies (sign-up, sign-in again) and the API key.
+        assert_eq!(wire.secrets.len(), 6, "the secrets met were collected");
+        wire.assert_no_secret(&[]);
         insta::assert_json_snapshot!("member_journey", wire.into_value());
 
         insta::assert_json_snapshot!("database_after_checkout", rows);
@@ -622,13 +678,13 @@ async fn a_credit_buyers_journey_and_the_admins_answers_are_as_snapshotted() {
         .await;
         wire.get(&admin, "/api/v1/admin/audit").await;
         wire.get(&buyer, "/api/v1/admin/users").await;
-        insta::assert_json_snapshot!("credits_and_admin_journey", wire.into_value());
-
         // One page of each console.
-        let dashboard = page(&buyer, &app.url("/dashboard")).await;
+        let (dashboard_html, dashboard) = page(&buyer, &app.url("/dashboard")).await;
+        let (members_html, members) = page(&admin, &app.url("/admin/members")).await;
+        wire.assert_no_secret(&[&dashboard_html, &members_html]);
+        insta::assert_json_snapshot!("credits_and_admin_journey", wire.into_value());
         insta::assert_snapshot!("member_dashboard_page", dashboard);
-        let overview = page(&admin, &app.url("/admin/members")).await;
-        insta::assert_snapshot!("admin_members_page", overview);
+        insta::assert_snapshot!("admin_members_page", members);
         let _ = app.stop().await;
     }
 }
@@ -720,6 +776,7 @@ async fn a_tenants_journey_answers_as_snapshotted() {
         .await;
         wire.post(client, csrf, "/api/stripe/connect/create", json!({}))
             .await;
+        wire.assert_no_secret(&[]);
         insta::assert_json_snapshot!("tenant_journey", wire.into_value());
         let _ = app.stop().await;
     }
