@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use tollgate_core::ApiKeyId;
 use tollgate_core::api_key::{self, ApiKeyError};
 
-use crate::auth::Authenticated;
-use crate::error::ApiError;
+use crate::auth::{AuthMethod, Authenticated};
+use crate::error::{ApiError, ErrorCode};
 use crate::json::ApiJson;
 use crate::path::ApiPath;
 use crate::state::AppState;
@@ -34,6 +34,13 @@ pub async fn create(
     caller: Authenticated,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<Response, ApiError> {
+    // A key that could mint keys would outlive its own revocation (issue 24).
+    if matches!(caller.method, AuthMethod::ApiKey(_)) {
+        return Err(ApiError::coded(
+            ErrorCode::Forbidden,
+            "an API key cannot create API keys: sign in to create one",
+        ));
+    }
     let (key, secret) = api_key::create(
         state.store.as_ref(),
         state.clock.as_ref(),

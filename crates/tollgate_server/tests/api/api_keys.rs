@@ -137,3 +137,42 @@ async fn an_unknown_api_key_is_rejected() {
         app.stop().await;
     }
 }
+
+/// Issue 24: a key cannot mint further keys, so revoking a leaked key ends the access it gave.
+#[tokio::test]
+async fn an_api_key_cannot_create_api_keys() {
+    for app in TestApp::all().await {
+        let (client, csrf) = app.signup("minter@example.com").await;
+        let created: Value = client
+            .post(app.url("/api/v1/api-keys"))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({ "name": "service" }))
+            .send()
+            .await
+            .expect("create")
+            .json()
+            .await
+            .expect("json");
+        let secret = created["key_secret"].as_str().expect("secret").to_string();
+        let minted = browser()
+            .post(app.url("/api/v1/api-keys"))
+            .bearer_auth(&secret)
+            .json(&json!({ "name": "second" }))
+            .send()
+            .await
+            .expect("create with a key");
+        let (status, error) = error_of(minted).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(error["code"], "forbidden");
+        let keys: Value = client
+            .get(app.url("/api/v1/api-keys"))
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(keys["data"].as_array().expect("data").len(), 1, "{keys}");
+        app.stop().await;
+    }
+}
