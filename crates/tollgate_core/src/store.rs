@@ -381,6 +381,14 @@ pub trait PaymentStore: Send + Sync {
 
     async fn refund(&self, id: RefundId) -> Result<Option<Refund>, StoreError>;
     async fn refunds_of(&self, payment: PaymentId) -> Result<Vec<Refund>, StoreError>;
+
+    /// Refunds admitted before `created_before` that Stripe has not confirmed making: the
+    /// process stopped between admitting one and learning Stripe's answer. Oldest first.
+    async fn unsent_refunds(
+        &self,
+        created_before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Refund>, StoreError>;
 }
 
 /// The credit ledger and usage: a balance is the sum of its entries, a consumption recorded once.

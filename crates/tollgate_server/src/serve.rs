@@ -171,6 +171,7 @@ pub async fn start_with_clock(
             background.push(tokio::spawn(crate::worker::run(state.clone())));
         }
         background.push(tokio::spawn(crate::notify::run(state.clone())));
+        background.push(tokio::spawn(resend_unsent_refunds(state.clone())));
     }
     Ok(Running {
         addr,
@@ -180,6 +181,26 @@ pub async fn start_with_clock(
         background,
         emulator,
     })
+}
+
+/// Asks Stripe again for refunds a stopped process admitted but never heard back about. Safe
+/// on several instances at once: the idempotency key makes a second ask return the same refund.
+async fn resend_unsent_refunds(state: AppState) {
+    let every = Duration::from_secs(state.config.worker.unsent_refund_after_seconds);
+    let older_than = time::Duration::try_from(every).unwrap_or(time::Duration::DAY);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match state.billing().resend_unsent_refunds(older_than).await {
+            Ok(resent) if resent == Default::default() => {}
+            Ok(resent) => tracing::info!(
+                sent = resent.sent,
+                refused = resent.refused,
+                "asked Stripe again for refunds that had no answer"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not resend unsent refunds"),
+        }
+    }
 }
 
 /// Deletes expired sessions hourly so the table does not grow without bound.

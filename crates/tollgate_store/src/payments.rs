@@ -285,6 +285,25 @@ impl PaymentStore for SqlStore {
     async fn refunds_of(&self, payment: PaymentId) -> Result<Vec<Refund>, StoreError> {
         self.find_refunds("payment_id", &payment.to_string()).await
     }
+
+    async fn unsent_refunds(
+        &self,
+        created_before: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Refund>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REFUND_COLUMNS} FROM refunds JOIN payments ON payments.id = refunds.payment_id \
+             WHERE refunds.status = 'pending' AND refunds.stripe_refund_id IS NULL \
+               AND refunds.settled_at IS NULL AND refunds.created_at < $1 \
+             ORDER BY refunds.created_at, refunds.id LIMIT $2"
+        ))
+        .bind(millis(created_before))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_error)?;
+        rows.iter().map(refund_from_row).collect()
+    }
 }
 
 impl SqlStore {

@@ -95,6 +95,11 @@ pub(super) const ENVIRONMENT: &[(&str, &str, Kind)] = &[
         "worker.concurrency",
         Kind::Int,
     ),
+    (
+        "TOLLGATE_WORKER_UNSENT_REFUND_AFTER_SECONDS",
+        "worker.unsent_refund_after_seconds",
+        Kind::Int,
+    ),
     ("TOLLGATE_STRIPE_TEST_CLOCK", "stripe.test_clock", Kind::Str),
     (
         "TOLLGATE_STRIPE_REQUESTS_PER_SECOND",

@@ -252,6 +252,12 @@ impl Config {
                 "poll_interval_ms, batch_size, concurrency and max_attempts must be at least 1",
             ));
         }
+        if !(1..=86_400).contains(&self.worker.unsent_refund_after_seconds) {
+            return Err(ConfigError::new(
+                "worker.unsent_refund_after_seconds",
+                "must be from 1 to 86400 seconds",
+            ));
+        }
         if self
             .notifications
             .webhook_urls

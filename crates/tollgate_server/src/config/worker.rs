@@ -19,6 +19,10 @@ pub struct WorkerConfig {
     pub concurrency: u32,
     /// Attempts before an event is marked failed.
     pub max_attempts: u32,
+    /// A refund whose Stripe call got no answer (the process stopped, Stripe was unreachable)
+    /// is asked for again once it is this old, with the same idempotency key; the sweep runs
+    /// this often too.
+    pub unsent_refund_after_seconds: u64,
 }
 
 impl Default for WorkerConfig {
@@ -29,6 +33,7 @@ impl Default for WorkerConfig {
             batch_size: 32,
             concurrency: 2,
             max_attempts: tollgate_core::inbox::MAX_ATTEMPTS,
+            unsent_refund_after_seconds: 30,
         }
     }
 }

@@ -837,3 +837,102 @@ async fn amounts_that_would_overflow_a_counter_are_refused_up_front() {
         assert_eq!(error["field"], "quantity");
     }
 }
+
+/// Admits a refund the way `Billing::refund` does, then stops: what a process killed between
+/// its commit and its Stripe call leaves behind.
+async fn admitted_only(app: &TestApp, admin: &Client, payment: &str, amount: i64) -> String {
+    use tollgate_core::PaymentStore;
+    let id = tollgate_core::RefundId::new();
+    let admin_id = app.user_id(admin).await;
+    let now = time::OffsetDateTime::now_utc();
+    let admitted = app
+        .store
+        .admit_refund(
+            &tollgate_core::payment::NewRefund {
+                id,
+                payment_id: tollgate_core::PaymentId::parse(payment).expect("payment id"),
+                amount,
+                reason: Some("crashed before Stripe".into()),
+                admin_id,
+                created_at: now,
+            },
+            &tollgate_core::audit::AuditEntry::new(
+                tollgate_core::audit::Actor::User(admin_id),
+                "payment.refund",
+                format!("payment:{payment}"),
+                json!({ "refund": id, "amount": amount }),
+                now,
+            ),
+        )
+        .await
+        .expect("admit");
+    assert_eq!(admitted, tollgate_core::store::RefundAdmission::Admitted);
+    id.to_string()
+}
+
+async fn refunds_at_stripe(app: &TestApp, payment: &Value) -> Vec<Value> {
+    let intent = payment["stripe_payment_intent_id"]
+        .as_str()
+        .expect("intent");
+    let emulator = app.running().emulator_url().expect("emulated");
+    let list: Value = browser()
+        .get(format!(
+            "{emulator}/v1/refunds?payment_intent={intent}&limit=100"
+        ))
+        .bearer_auth("sk_test_tollgate_emulator")
+        .send()
+        .await
+        .expect("list refunds")
+        .json()
+        .await
+        .expect("json");
+    list["data"].as_array().expect("data").clone()
+}
+
+#[tokio::test]
+async fn a_refund_a_crash_left_unsent_is_made_once_even_by_two_sweeps_at_once() {
+    for app in TestApp::all().await {
+        let (client, csrf) = app.signup("crashed@example.com").await;
+        let payment = app.buy_and_pay(&client, &csrf, "credits_1000").await;
+        app.wait_for_credits(&client, 1000).await;
+        let (admin_client, _) = admin(&app, "admin@example.com").await;
+        let refund = admitted_only(&app, &admin_client, &payment, 300).await;
+        // Held back while unsent: no more than the rest can be refunded meanwhile.
+        let paid = app
+            .get_json(&client, &format!("/api/v1/payments/{payment}"))
+            .await;
+        assert!(refunds_at_stripe(&app, &paid).await.is_empty());
+
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        // Two instances sweeping at once: the idempotency key makes it one refund at Stripe.
+        let state = &app.running().state;
+        let (one, other) = (state.billing(), state.billing());
+        let (first, second) = tokio::join!(
+            one.resend_unsent_refunds(time::Duration::ZERO),
+            other.resend_unsent_refunds(time::Duration::ZERO)
+        );
+        let (first, second) = (first.expect("sweep"), second.expect("sweep"));
+        assert_eq!((first.refused, second.refused), (0, 0));
+        assert!(first.sent + second.sent >= 1, "{first:?} {second:?}");
+        let settled = app
+            .wait_for_payment(&client, &payment, "partially_refunded")
+            .await;
+        app.wait_for_credits(&client, 700).await;
+        let made = refunds_at_stripe(&app, &settled).await;
+        assert_eq!(made.len(), 1, "{made:?}");
+        assert_eq!(made[0]["amount"], 300);
+        assert_eq!(made[0]["metadata"]["tollgate_refund_id"], refund.as_str());
+        assert_eq!(settled["refunds"][0]["status"], "succeeded", "{settled}");
+
+        // Settled by its event: a later sweep leaves it alone.
+        let later = state
+            .billing()
+            .resend_unsent_refunds(time::Duration::ZERO)
+            .await
+            .expect("sweep");
+        assert_eq!(later, Default::default());
+        assert_eq!(refunds_at_stripe(&app, &settled).await.len(), 1);
+        assert_eq!(app.credits(&client).await, 700);
+        app.stop().await;
+    }
+}
