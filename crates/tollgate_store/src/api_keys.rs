@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
-use tollgate_core::api_key::{ApiKey, NewApiKey};
+use tollgate_core::api_key::{self, ApiKey, NewApiKey};
 use tollgate_core::audit::AuditEntry;
 use tollgate_core::store::ApiKeyStore;
 use tollgate_core::{ApiKeyId, StoreError, UserId};
@@ -18,7 +18,7 @@ use crate::users::{USER_COLUMNS, user_from_row};
 const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 
 const KEY_COLUMNS: &str = "k.id AS key_id, k.user_id AS key_user_id, k.name, k.prefix, \
-     k.created_at AS key_created_at, k.last_used_at";
+     k.scopes, k.created_at AS key_created_at, k.last_used_at";
 
 fn key_from_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
     Ok(ApiKey {
@@ -26,6 +26,7 @@ fn key_from_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
         user_id: parse(row, "key_user_id", UserId::parse)?,
         name: get(row, "name")?,
         prefix: get(row, "prefix")?,
+        scopes: api_key::scopes_from_text(&get::<String>(row, "scopes")?),
         created_at: get_time(row, "key_created_at")?,
         last_used_at: get_opt_time(row, "last_used_at")?,
     })
@@ -40,13 +41,14 @@ impl ApiKeyStore for SqlStore {
     ) -> Result<ApiKey, StoreError> {
         let mut tx = self.write.begin().await.map_err(db_error)?;
         sqlx::query(
-            "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_keys (id, user_id, name, prefix, scopes, key_hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(new.key.id.to_string())
         .bind(new.key.user_id.to_string())
         .bind(&new.key.name)
         .bind(&new.key.prefix)
+        .bind(api_key::scopes_to_text(&new.key.scopes))
         .bind(&new.key_hash)
         .bind(millis(new.key.created_at))
         .execute(&mut *tx)

@@ -146,6 +146,11 @@ pub fn migrator(backend: Backend) -> Migrator {
                 "tenant billing",
                 include_str!("../migrations/0010_tenant_billing.sql"),
             ),
+            migration(
+                11,
+                "api key scopes",
+                include_str!("../migrations/0011_api_key_scopes.sql"),
+            ),
         ]),
         ignore_missing: false,
         // Several instances starting at once on one PostgreSQL take an advisory lock in turn.

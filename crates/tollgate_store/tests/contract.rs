@@ -279,6 +279,10 @@ contract!(
             user_id: owner.id,
             name: "ci".to_string(),
             prefix: "tg_test_abcd".to_string(),
+            scopes: vec![
+                tollgate_core::api_key::Scope::UsageWrite,
+                tollgate_core::api_key::Scope::Admin,
+            ],
             created_at: at,
             last_used_at: None,
         };
@@ -309,6 +313,7 @@ contract!(
             .expect("lookup")
             .expect("live key");
         assert_eq!((found.id, user.id), (key.id, owner.id));
+        assert_eq!(found.scopes, key.scopes, "the scopes are stored");
         let listed = store.api_keys(owner.id).await.expect("list");
         assert_eq!(listed[0].last_used_at, Some(later), "the use was recorded");
 

@@ -2,7 +2,7 @@
 //! when it has our prefix and a JWT otherwise; without one, the session cookie is used, and
 //! state-changing requests on a cookie session must carry the session's CSRF token.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 use tollgate_core::account::{self, Role, User};
@@ -11,7 +11,8 @@ use tollgate_core::tenant::TenantScope;
 use tollgate_core::{ApiKeyId, Secret, token};
 
 use crate::auth::cookie::{self, SESSION_COOKIE};
-use crate::error::ApiError;
+use crate::auth::scope::{self, Needs};
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -110,6 +111,29 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Authenticated, 
                 api_key::authenticate(state.store.as_ref(), state.clock.as_ref(), bearer)
                     .await?
                     .ok_or(ApiError::InvalidToken)?;
+            // The route as declared (`/api/v1/users/{id}/…`), so the table never sees an id.
+            let route = parts
+                .extensions
+                .get::<MatchedPath>()
+                .map_or(parts.uri.path(), MatchedPath::as_str);
+            match scope::needed(&parts.method, route) {
+                Needs::Scope(scope) if key.has(scope) => {}
+                Needs::Scope(scope) => {
+                    return Err(ApiError::coded(
+                        ErrorCode::ScopeMissing,
+                        format!(
+                            "this API key lacks the {} scope this route needs",
+                            scope.as_str()
+                        ),
+                    ));
+                }
+                Needs::SignedIn => {
+                    return Err(ApiError::coded(
+                        ErrorCode::Forbidden,
+                        "an API key cannot manage keys or sessions: sign in to do this",
+                    ));
+                }
+            }
             Ok(Authenticated {
                 user,
                 method: AuthMethod::ApiKey(key.id),

@@ -7,6 +7,7 @@ pub mod hashing;
 pub mod jwt;
 pub mod origin;
 pub mod rate_limit;
+pub mod scope;
 pub mod sign_in;
 
 pub use extract::{Admin, AuthMethod, Authenticated, TenantAdmin};

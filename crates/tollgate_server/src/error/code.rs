@@ -37,6 +37,7 @@ error_codes! {
     Forbidden = "forbidden", FORBIDDEN;
     CsrfTokenInvalid = "csrf_token_invalid", FORBIDDEN;
     OriginRejected = "origin_rejected", FORBIDDEN;
+    ScopeMissing = "scope_missing", FORBIDDEN;
     NotFound = "not_found", NOT_FOUND;
     MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED;
     EmailUnavailable = "email_unavailable", CONFLICT;

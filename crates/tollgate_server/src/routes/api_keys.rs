@@ -19,6 +19,8 @@ use crate::wire::{ApiKeyBody, ListBody};
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     name: String,
+    /// Scope names; `entitlements:read`, `usage:write` and `billing` when absent.
+    scopes: Option<Vec<String>>,
 }
 
 #[derive(Serialize)]
@@ -44,13 +46,17 @@ pub async fn create(
     let (key, secret) = api_key::create(
         state.store.as_ref(),
         state.clock.as_ref(),
-        caller.user.id,
+        &caller.user,
         &body.name,
+        body.scopes.as_deref(),
         state.key_mode(),
     )
     .await
     .map_err(|e| match e {
         ApiKeyError::InvalidName => ApiError::invalid_field("name", e.to_string()),
+        ApiKeyError::UnknownScope(_) | ApiKeyError::NoScopes | ApiKeyError::ScopeNotAllowed(_) => {
+            ApiError::invalid_field("scopes", e.to_string())
+        }
         ApiKeyError::Store(e) => e.into(),
     })?;
     let body = Created {

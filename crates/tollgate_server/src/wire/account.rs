@@ -38,6 +38,8 @@ pub struct ApiKeyBody<'a> {
     pub name: &'a str,
     /// The first characters of the key, e.g. `tg_test_Ab3x`.
     pub prefix: &'a str,
+    /// What the key may do: `entitlements:read`, `usage:write`, `billing`, `tenant`, `admin`.
+    pub scopes: Vec<&'static str>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -50,6 +52,7 @@ impl<'a> ApiKeyBody<'a> {
             id: key.id,
             name: &key.name,
             prefix: &key.prefix,
+            scopes: key.scopes.iter().map(|s| s.as_str()).collect(),
             created_at: key.created_at,
             last_used_at: key.last_used_at,
         }

@@ -63,11 +63,19 @@ async fn an_api_key_works_until_it_is_revoked() {
             "the list never shows the key"
         );
 
-        // A bearer caller revokes without CSRF: it is not a cookie session.
+        // A key cannot revoke keys (a leaked one could revoke its owner's others); its
+        // owner, signed in, can.
         let id = created["id"].as_str().expect("id");
-        let revoke = bearer
+        let by_key = bearer
             .delete(app.url(&format!("/api/v1/api-keys/{id}")))
             .bearer_auth(&secret)
+            .send()
+            .await
+            .expect("revoke with the key");
+        assert_eq!(by_key.status(), StatusCode::FORBIDDEN);
+        let revoke = client
+            .delete(app.url(&format!("/api/v1/api-keys/{id}")))
+            .header("x-csrf-token", &csrf)
             .send()
             .await
             .expect("revoke");
@@ -175,4 +183,207 @@ async fn an_api_key_cannot_create_api_keys() {
         assert_eq!(keys["data"].as_array().expect("data").len(), 1, "{keys}");
         app.stop().await;
     }
+}
+
+async fn key_with(
+    app: &TestApp,
+    client: &reqwest::Client,
+    csrf: &str,
+    scopes: Option<Value>,
+) -> reqwest::Response {
+    let mut body = json!({ "name": "scoped" });
+    if let Some(scopes) = scopes {
+        body["scopes"] = scopes;
+    }
+    client
+        .post(app.url("/api/v1/api-keys"))
+        .header("x-csrf-token", csrf)
+        .json(&body)
+        .send()
+        .await
+        .expect("create a key")
+}
+
+async fn secret_of(response: reqwest::Response) -> (String, Value) {
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.expect("json");
+    (
+        created["key_secret"].as_str().expect("secret").to_string(),
+        created["scopes"].clone(),
+    )
+}
+
+/// Issue 24: a key does what its scopes allow, not all its owner may do.
+#[tokio::test]
+async fn a_key_does_only_what_its_scopes_allow_and_only_an_admin_gives_admin() {
+    for app in TestApp::all().await {
+        let (member, member_csrf) = app.signup("scoped@example.com").await;
+        let member_id = app.user_id(&member).await;
+        let (admin, admin_csrf) = crate::support::admin(&app, "scopes-admin@example.com").await;
+        let call = |method: reqwest::Method, path: String, secret: String, body: Option<Value>| {
+            let app = &app;
+            async move {
+                let mut request = browser()
+                    .request(method, app.url(&path))
+                    .bearer_auth(secret);
+                if let Some(body) = body {
+                    request = request.json(&body);
+                }
+                request.send().await.expect("call")
+            }
+        };
+        let entitlements = format!("/api/v1/users/{member_id}/entitlements");
+        let coupon = || Some(json!({ "code": format!("C{}", uuid_like()), "credits": 5 }));
+
+        // The host app's service key: entitlement checks and usage, nothing else.
+        let (service, scopes) = secret_of(
+            key_with(
+                &app,
+                &admin,
+                &admin_csrf,
+                Some(json!(["usage:write", "entitlements:read"])),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(scopes, json!(["entitlements:read", "usage:write"]));
+        let read = call(
+            reqwest::Method::GET,
+            entitlements.clone(),
+            service.clone(),
+            None,
+        )
+        .await;
+        assert_eq!(read.status(), StatusCode::OK);
+        for (method, path, body) in [
+            (
+                reqwest::Method::POST,
+                "/api/v1/admin/coupons".to_string(),
+                coupon(),
+            ),
+            (
+                reqwest::Method::POST,
+                "/api/v1/admin/refunds".to_string(),
+                Some(json!({ "payment_id": "pay_0", "amount": 1 })),
+            ),
+            (
+                reqwest::Method::GET,
+                "/api/v1/admin/users".to_string(),
+                None,
+            ),
+            (reqwest::Method::GET, "/api/v1/balance".to_string(), None),
+        ] {
+            let (status, error) =
+                error_of(call(method, path.clone(), service.clone(), body).await).await;
+            assert_eq!(
+                (status, error["code"].as_str()),
+                (StatusCode::FORBIDDEN, Some("scope_missing")),
+                "{path}"
+            );
+        }
+
+        // An admin key asked for by name does admin work, and only that.
+        let (admin_key, _) =
+            secret_of(key_with(&app, &admin, &admin_csrf, Some(json!(["admin"]))).await).await;
+        let made = call(
+            reqwest::Method::POST,
+            "/api/v1/admin/coupons".into(),
+            admin_key.clone(),
+            coupon(),
+        )
+        .await;
+        assert_eq!(made.status(), StatusCode::CREATED);
+        let (status, error) = error_of(
+            call(
+                reqwest::Method::GET,
+                entitlements.clone(),
+                admin_key.clone(),
+                None,
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("scope_missing"))
+        );
+
+        // No scopes named: the owner's own billing, never admin rights.
+        let (default_key, scopes) =
+            secret_of(key_with(&app, &admin, &admin_csrf, None).await).await;
+        assert_eq!(
+            scopes,
+            json!(["entitlements:read", "usage:write", "billing"])
+        );
+        let (status, error) = error_of(
+            call(
+                reqwest::Method::GET,
+                "/api/v1/admin/users".into(),
+                default_key.clone(),
+                None,
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("scope_missing"))
+        );
+        let own = call(
+            reqwest::Method::GET,
+            "/api/v1/balance".into(),
+            default_key,
+            None,
+        )
+        .await;
+        assert_eq!(own.status(), StatusCode::OK);
+
+        // A member cannot give what they do not have; unknown and empty scopes are refused.
+        for scopes in [
+            json!(["admin"]),
+            json!(["tenant"]),
+            json!(["root"]),
+            json!([]),
+        ] {
+            let (status, error) =
+                error_of(key_with(&app, &member, &member_csrf, Some(scopes.clone())).await).await;
+            assert_eq!(
+                (status, error["field"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("scopes")),
+                "{scopes}"
+            );
+        }
+        // The role still counts: a member's key with every scope it may hold is no admin.
+        let (member_key, _) = secret_of(
+            key_with(
+                &app,
+                &member,
+                &member_csrf,
+                Some(json!(["billing", "entitlements:read", "usage:write"])),
+            )
+            .await,
+        )
+        .await;
+        let (status, error) = error_of(
+            call(
+                reqwest::Method::GET,
+                "/api/v1/admin/users".into(),
+                member_key,
+                None,
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, error["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("scope_missing"))
+        );
+        app.stop().await;
+    }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("SCOPE{}", N.fetch_add(1, Ordering::SeqCst))
 }

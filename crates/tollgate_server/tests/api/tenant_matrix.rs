@@ -132,12 +132,17 @@ impl Caller {
         }
     }
 
-    async fn api_key_of(&self, app: &TestApp) -> Caller {
+    /// A key of this caller's with `scopes` (the defaults when `None`).
+    async fn api_key_of(&self, app: &TestApp, scopes: Option<Value>) -> Caller {
+        let mut body = json!({ "name": "matrix" });
+        if let Some(scopes) = scopes {
+            body["scopes"] = scopes;
+        }
         let created: Value = self
             .client
             .post(app.url("/api/v1/api-keys"))
             .header("x-csrf-token", self.csrf.as_deref().expect("a session"))
-            .json(&json!({ "name": "matrix" }))
+            .json(&body)
             .send()
             .await
             .expect("create a key")
@@ -240,8 +245,8 @@ async fn every_tenant_scoped_route_answers_each_caller_as_its_scope_allows() {
         let (_, admin_b) = onboarded(&app, &platform, "beta").await;
         let (_, _) = app.signup("member@example.com").await;
         let member = login(&app, "member@example.com").await;
-        let key_a = admin_a.api_key_of(&app).await;
-        let key_member = member.api_key_of(&app).await;
+        let key_a = admin_a.api_key_of(&app, Some(json!(["tenant"]))).await;
+        let key_member = member.api_key_of(&app, None).await;
         let customer = admin_a
             .post(
                 &app,

@@ -111,8 +111,9 @@ pub async fn create_key(
     match api_key::create(
         state.store.as_ref(),
         state.clock.as_ref(),
-        visitor.user.id,
+        &visitor.user,
         &form.name,
+        None,
         state.key_mode(),
     )
     .await
@@ -123,7 +124,13 @@ pub async fn create_key(
             *response.status_mut() = StatusCode::CREATED;
             Ok(response)
         }
-        Err(e @ ApiKeyError::InvalidName) => {
+        // The page makes keys with the default scopes, so only the name can be wrong.
+        Err(
+            e @ (ApiKeyError::InvalidName
+            | ApiKeyError::UnknownScope(_)
+            | ApiKeyError::NoScopes
+            | ApiKeyError::ScopeNotAllowed(_)),
+        ) => {
             let mut response = keys_page(&state, &visitor, None, None, Some(e.to_string())).await?;
             *response.status_mut() = StatusCode::BAD_REQUEST;
             Ok(response)
