@@ -14,6 +14,7 @@ mod notifications;
 mod outage;
 mod pages;
 mod renewals;
+mod router_matrix;
 #[path = "../common/smtp.rs"]
 mod smtp;
 mod subscriptions;

@@ -20,8 +20,16 @@ fn tenant_scoped(path: &str) -> bool {
         && !path.contains("webhook")
 }
 
-/// `(METHOD, path)` of every `.route("path", get(…).post(…))` in the route tables.
+/// The tenant-scoped routes.
 fn declared_routes() -> BTreeSet<(String, String)> {
+    every_declared_route()
+        .into_iter()
+        .filter(|(_, path)| tenant_scoped(path))
+        .collect()
+}
+
+/// `(METHOD, path)` of every `.route("path", get(…).post(…))` in the route tables.
+pub(crate) fn every_declared_route() -> BTreeSet<(String, String)> {
     let mut routes = BTreeSet::new();
     for table in ROUTE_TABLES {
         let mut rest = table;
@@ -59,9 +67,6 @@ fn declared_routes() -> BTreeSet<(String, String)> {
         }
     }
     routes
-        .into_iter()
-        .filter(|(_, path)| tenant_scoped(path))
-        .collect()
 }
 
 /// (method, route as declared, the path tried, a maker of its body, answers in `CALLERS` order)
@@ -93,13 +98,13 @@ const CALLERS: [&str; 7] = [
     "tenant A admin's API key",
 ];
 
-struct Caller {
-    client: Client,
-    csrf: Option<String>,
-    bearer: Option<String>,
+pub(crate) struct Caller {
+    pub(crate) client: Client,
+    pub(crate) csrf: Option<String>,
+    pub(crate) bearer: Option<String>,
 }
 
-async fn login(app: &TestApp, email: &str) -> Caller {
+pub(crate) async fn login(app: &TestApp, email: &str) -> Caller {
     let client = Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -121,7 +126,7 @@ async fn login(app: &TestApp, email: &str) -> Caller {
 }
 
 impl Caller {
-    fn anonymous() -> Self {
+    pub(crate) fn anonymous() -> Self {
         Caller {
             client: Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -133,7 +138,7 @@ impl Caller {
     }
 
     /// A key of this caller's with `scopes` (the defaults when `None`).
-    async fn api_key_of(&self, app: &TestApp, scopes: Option<Value>) -> Caller {
+    pub(crate) async fn api_key_of(&self, app: &TestApp, scopes: Option<Value>) -> Caller {
         let mut body = json!({ "name": "matrix" });
         if let Some(scopes) = scopes {
             body["scopes"] = scopes;
@@ -155,7 +160,7 @@ impl Caller {
         }
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         app: &TestApp,
         method: &Method,
@@ -175,7 +180,7 @@ impl Caller {
         request.send().await.expect("request")
     }
 
-    async fn post(&self, app: &TestApp, path: &str, body: Value) -> Value {
+    pub(crate) async fn post(&self, app: &TestApp, path: &str, body: Value) -> Value {
         self.send(app, &Method::POST, path, Some(body))
             .await
             .json()
@@ -185,7 +190,7 @@ impl Caller {
 }
 
 /// A tenant with a 2.5% fee, a tenant admin, and a connected account that finished onboarding.
-async fn onboarded(app: &TestApp, platform: &Caller, name: &str) -> (String, Caller) {
+pub(crate) async fn onboarded(app: &TestApp, platform: &Caller, name: &str) -> (String, Caller) {
     let tenant = platform
         .post(
             app,
