@@ -249,4 +249,25 @@ mod tests {
         merge_metadata(&mut target, p.object("metadata"));
         assert_eq!(target, json!({"b": "2", "c": "3"}));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 3000, failure_persistence: None, ..Default::default() })]
+
+        /// Any body a client sends decodes to some parameters, whatever its brackets, indices
+        /// (`a[99999999999]`, `a[-1]`, `a[0][x]=1&a[0]=2`) or percent-escapes: never a panic.
+        #[test]
+        fn any_form_body_decodes_without_a_panic(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let p = Params::parse(&raw);
+            let _ = (p.expand(), p.fingerprint(), p.i64("amount"), p.bool("livemode"));
+        }
+
+        #[test]
+        fn bracket_shaped_bodies_decode_without_a_panic(
+            pairs in proptest::collection::vec(("[a-z]{1,3}(\\[([0-9]{0,12}|-1|[a-z]{0,3})\\]){0,4}", "[%0-9A-Za-z=&+\\[\\]]{0,8}"), 0..8)
+        ) {
+            let raw: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let p = Params::parse(raw.join("&").as_bytes());
+            let _ = (p.expand(), p.array("a"), p.object("a"));
+        }
+    }
 }

@@ -169,9 +169,31 @@ struct Outcome {
     stripe_refunds: usize,
 }
 
-async fn run_scenario(database: &TestDatabase, members: usize, kills: usize, seed: u64) -> Outcome {
+/// One run: how many members pay, how many SIGKILLs, the seed of their moments, and how many
+/// instances share the database (more than one: behind a loopback balancer, and the last
+/// kill leaves its instance dead, so the others must finish what it had claimed).
+#[derive(Clone, Copy)]
+struct Plan {
+    members: usize,
+    kills: usize,
+    seed: u64,
+    instances: usize,
+}
+
+async fn run_scenario(database: &TestDatabase, plan: Plan) -> Outcome {
+    let Plan {
+        members,
+        kills,
+        seed,
+        instances,
+    } = plan;
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
+    let ports: Vec<u16> = (0..instances).map(|_| free_port()).collect();
+    let port = if instances == 1 {
+        ports[0]
+    } else {
+        balance(ports.clone()).await
+    };
     let emulator = stripe_emulator::start(stripe_emulator::EmulatorConfig {
         webhook_endpoints: vec![stripe_emulator::WebhookEndpointConfig {
             url: format!("http://127.0.0.1:{port}/api/v1/stripe/webhook"),
@@ -221,6 +243,9 @@ async fn run_scenario(database: &TestDatabase, members: usize, kills: usize, see
         ("STRIPE_WEBHOOK_SECRET", SECRET),
         ("TOLLGATE_STRIPE_API_BASE", emulator.base_url()),
         ("TOLLGATE_WORKER_UNSENT_REFUND_AFTER_SECONDS", "1"),
+        // A killed instance's claims come back quickly.
+        ("TOLLGATE_WORKER_LEASE_SECONDS", "2"),
+        ("TOLLGATE_BASE_URL", &format!("http://127.0.0.1:{port}")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -231,15 +256,19 @@ async fn run_scenario(database: &TestDatabase, members: usize, kills: usize, see
         "[auth.rate_limit]\nsignup_per_ip_per_hour = 100000\n",
     )
     .expect("config");
-    let mut server = Server {
-        dir: dir.path().to_path_buf(),
-        env,
-        port,
-        log: dir.path().join("serve.log"),
-        child: None,
-        starts: 0,
-    };
-    let mut create = server
+    let mut servers: Vec<Server> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| Server {
+            dir: dir.path().to_path_buf(),
+            env: env.clone(),
+            port: *port,
+            log: dir.path().join(format!("serve-{i}.log")),
+            child: None,
+            starts: 0,
+        })
+        .collect();
+    let mut create = servers[0]
         .command()
         .args(["admin", "create", "--email", ADMIN, "--password-stdin"])
         .stdin(Stdio::piped())
@@ -249,7 +278,20 @@ async fn run_scenario(database: &TestDatabase, members: usize, kills: usize, see
         .expect("admin create");
     writeln!(create.stdin.take().expect("stdin"), "{PASSWORD}").expect("password");
     assert!(create.wait().expect("admin create").success());
-    server.start();
+    // All at once: on PostgreSQL their migrations take the advisory lock in turn.
+    for server in &mut servers {
+        server.start();
+    }
+    for server in &servers {
+        let ready = answered(|| Client::new().get(server.url("/readyz")), "readyz").await;
+        assert_eq!(
+            ready.status(),
+            StatusCode::OK,
+            "instance on {}",
+            server.port
+        );
+    }
+    let front = |path: &str| format!("http://127.0.0.1:{port}{path}");
 
     // The members and their checkouts exist before the kills start: a checkout interrupted
     // without an answer is the client's to retry, and would make the two runs differ.
@@ -258,7 +300,7 @@ async fn run_scenario(database: &TestDatabase, members: usize, kills: usize, see
         let client = client();
         let signed_up: Value = answered(
             || {
-                client.post(server.url("/api/v1/auth/signup")).json(
+                client.post(front("/api/v1/auth/signup")).json(
                     &json!({ "email": format!("member{i}@example.com"), "password": PASSWORD }),
                 )
             },
@@ -270,7 +312,7 @@ async fn run_scenario(database: &TestDatabase, members: usize, kills: usize, see
         .expect("signup json");
         let csrf = signed_up["csrf_token"].as_str().expect("csrf").to_string();
         let started: Value = client
-            .post(server.url("/api/v1/checkout/credits"))
+            .post(front("/api/v1/checkout/credits"))
             .header("x-csrf-token", &csrf)
             .json(&json!({ "package": "credits_1000" }))
             .send()
@@ -287,7 +329,7 @@ async fn run_scenario(database: &TestDatabase, members: usize, kills: usize, see
     }
     let admin = client();
     let logged_in: Value = admin
-        .post(server.url("/api/v1/auth/login"))
+        .post(front("/api/v1/auth/login"))
         .json(&json!({ "email": ADMIN, "password": PASSWORD }))
         .send()
         .await
@@ -297,11 +339,11 @@ async fn run_scenario(database: &TestDatabase, members: usize, kills: usize, see
         .expect("login json");
     let admin_csrf = logged_in["csrf_token"].as_str().expect("csrf").to_string();
 
-    let server = Arc::new(Mutex::new(server));
+    let servers = Arc::new(Mutex::new(servers));
     let work_done = Arc::new(AtomicBool::new(false));
     let killed = Arc::new(AtomicUsize::new(0));
     let killer = {
-        let (server, work_done, killed) = (server.clone(), work_done.clone(), killed.clone());
+        let (servers, work_done, killed) = (servers.clone(), work_done.clone(), killed.clone());
         std::thread::spawn(move || {
             let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
             while killed.load(Ordering::SeqCst) < kills || !work_done.load(Ordering::SeqCst) {
@@ -310,18 +352,19 @@ async fn run_scenario(database: &TestDatabase, members: usize, kills: usize, see
                     continue;
                 }
                 std::thread::sleep(Duration::from_millis(rng.between(150, 900)));
-                let mut server = server.lock().expect("server");
-                server.kill();
-                killed.fetch_add(1, Ordering::SeqCst);
-                server.start();
+                let mut servers = servers.lock().expect("servers");
+                let victim = rng.between(0, servers.len() as u64) as usize;
+                servers[victim].kill();
+                let n = killed.fetch_add(1, Ordering::SeqCst) + 1;
+                let last_of_several = servers.len() > 1 && n == kills;
+                if !last_of_several {
+                    servers[victim].start();
+                }
             }
         })
     };
 
-    let url_of = {
-        let port = server.lock().expect("server").port;
-        move |path: &str| format!("http://127.0.0.1:{port}{path}")
-    };
+    let url_of = front;
     let payer = async {
         let mut rng = Rng(seed | 1);
         for member in &people {
@@ -424,14 +467,33 @@ async fn run_scenario(database: &TestDatabase, members: usize, kills: usize, see
             payment["refunded_amount"].as_i64().expect("refunded"),
         ));
     }
-    // Deliveries still in the emulator's queue finish before the inbox is read.
+    // Deliveries still in the emulator's queue finish before the inbox is read, and every
+    // stored event is worked off (a killed instance's claims expire and are taken over).
     let acknowledged = quiet_deliveries(&emulator).await;
-    let mut server = Arc::try_unwrap(server)
+    for status in ["received", "failed"] {
+        let path = format!("/api/v1/admin/events?status={status}&limit=100");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let list: Value = answered(|| admin.get(url_of(&path)), "events")
+                .await
+                .json()
+                .await
+                .unwrap_or(Value::Null);
+            if list["data"].as_array().is_some_and(Vec::is_empty) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "events left {status}: {list}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let mut servers = Arc::try_unwrap(servers)
         .ok()
         .expect("one owner")
         .into_inner()
-        .expect("server");
-    server.terminate();
+        .expect("servers");
+    for server in &mut servers {
+        server.terminate();
+    }
 
     let stored = stored_events(database).await;
     let missing: Vec<&String> = acknowledged.difference(&stored).collect();
@@ -439,7 +501,7 @@ async fn run_scenario(database: &TestDatabase, members: usize, kills: usize, see
         missing.is_empty(),
         "acknowledged but not stored: {missing:?}"
     );
-    let verify = server
+    let verify = servers[0]
         .command()
         .args(["ledger", "verify"])
         .output()
@@ -450,9 +512,11 @@ async fn run_scenario(database: &TestDatabase, members: usize, kills: usize, see
         String::from_utf8_lossy(&verify.stdout),
         String::from_utf8_lossy(&verify.stderr)
     );
-    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
-    for secret in [SECRET, "sk_test_crash", PASSWORD] {
-        assert!(!log.contains(secret), "the log shows a secret");
+    for server in &servers {
+        let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+        for secret in [SECRET, "sk_test_crash", PASSWORD] {
+            assert!(!log.contains(secret), "the log shows a secret");
+        }
     }
     let outcome = Outcome {
         members: states,
@@ -462,10 +526,9 @@ async fn run_scenario(database: &TestDatabase, members: usize, kills: usize, see
         stripe_refunds: stripe_count(&emulator, "/v1/refunds").await,
     };
     eprintln!(
-        "crash run: {} members, {} kills, {} starts, {} events acknowledged",
-        members,
+        "crash run: {members} members, {instances} instances, {} kills, {} starts, {} events acknowledged",
         killed.load(Ordering::SeqCst),
-        server.starts,
+        servers.iter().map(|s| s.starts).sum::<usize>(),
         acknowledged.len()
     );
     emulator.shutdown().await;
@@ -565,18 +628,32 @@ async fn refunds(database: &TestDatabase) -> Vec<(i64, String)> {
     rows
 }
 
-async fn crash_matches_a_clean_run(clean: TestDatabase, crashed: TestDatabase) {
+async fn crash_matches_a_clean_run(clean: TestDatabase, crashed: TestDatabase, instances: usize) {
     let members = setting("TOLLGATE_CRASH_MEMBERS", 10) as usize;
     let kills = setting("TOLLGATE_CRASH_KILLS", 8) as usize;
     let seed = setting("TOLLGATE_CRASH_SEED", 1);
-    let expected = run_scenario(&clean, members, 0, seed).await;
+    let plan = Plan {
+        members,
+        kills: 0,
+        seed,
+        instances: 1,
+    };
+    let expected = run_scenario(&clean, plan).await;
     assert_eq!(expected.stripe_customers, members, "{expected:?}");
     assert_eq!(
         expected.stripe_refunds,
         members.div_ceil(REFUND_EVERY),
         "{expected:?}"
     );
-    let survived = run_scenario(&crashed, members, kills, seed).await;
+    let survived = run_scenario(
+        &crashed,
+        Plan {
+            kills,
+            instances,
+            ..plan
+        },
+    )
+    .await;
     assert_eq!(
         survived, expected,
         "seed {seed}: the killed run differs from the clean one"
@@ -585,7 +662,7 @@ async fn crash_matches_a_clean_run(clean: TestDatabase, crashed: TestDatabase) {
 
 #[tokio::test]
 async fn sigkill_under_webhook_load_and_refunds_on_sqlite_loses_and_repeats_nothing() {
-    crash_matches_a_clean_run(TestDatabase::sqlite(), TestDatabase::sqlite()).await;
+    crash_matches_a_clean_run(TestDatabase::sqlite(), TestDatabase::sqlite(), 1).await;
 }
 
 #[tokio::test]
@@ -597,6 +674,56 @@ async fn sigkill_under_webhook_load_and_refunds_on_postgres_loses_and_repeats_no
     crash_matches_a_clean_run(
         TestDatabase::postgres(&url).await,
         TestDatabase::postgres(&url).await,
+        1,
     )
     .await;
+}
+
+/// Three instances on one PostgreSQL behind a balancer, started together (migrations once),
+/// SIGKILLed in turn under load; the last kill leaves one dead and the other two finish its
+/// claimed work. The outcome must equal one clean instance's.
+#[tokio::test]
+async fn three_instances_on_one_postgres_share_the_work_and_survive_a_dead_one() {
+    let Some(url) = postgres_url() else {
+        eprintln!("skipped: TOLLGATE_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    crash_matches_a_clean_run(
+        TestDatabase::postgres(&url).await,
+        TestDatabase::postgres(&url).await,
+        3,
+    )
+    .await;
+}
+
+/// A loopback balancer: each connection goes to the next instance that accepts it, so a dead
+/// instance is skipped. Returns its port.
+async fn balance(ports: Vec<u16>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the balancer");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let mut next = 0;
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                continue;
+            };
+            let mut upstream = None;
+            for _ in 0..ports.len() {
+                next = (next + 1) % ports.len();
+                if let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", ports[next])).await
+                {
+                    upstream = Some(stream);
+                    break;
+                }
+            }
+            if let Some(mut upstream) = upstream {
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut upstream).await;
+                });
+            }
+        }
+    });
+    port
 }

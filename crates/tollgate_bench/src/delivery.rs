@@ -53,8 +53,9 @@ impl Outcome {
 
 /// Sends every delivery of `plan`, `concurrency` at a time, each worker on its own keep-alive
 /// connection; signs each just before sending, so timestamps are fresh however long the run.
+/// Sends the plan's deliveries, `concurrency` at a time; sender `i` keeps to `base_urls[i % n]`.
 pub async fn fire(
-    base_url: &str,
+    base_urls: &[String],
     secret: &str,
     plan: Arc<Plan>,
     concurrency: usize,
@@ -66,12 +67,15 @@ pub async fn fire(
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(30))
         .build()?;
-    let url = format!("{base_url}/api/v1/stripe/webhook");
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency {
-        let (client, url, next, plan) = (client.clone(), url.clone(), next.clone(), plan.clone());
+    for sender in 0..concurrency {
+        let url = format!(
+            "{}/api/v1/stripe/webhook",
+            base_urls[sender % base_urls.len()]
+        );
+        let (client, next, plan) = (client.clone(), next.clone(), plan.clone());
         let (secret, forger) = (secret.to_string(), forger.clone());
         workers.push(tokio::spawn(async move {
             let mut seen = Outcome::default();

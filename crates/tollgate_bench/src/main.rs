@@ -68,6 +68,11 @@ struct WebhookArgs {
     /// Deadline of each phase (sending, draining), in seconds.
     #[arg(long, default_value_t = 600)]
     phase_timeout: u64,
+    /// tollgate instances sharing the database during the acknowledgement phase; each sender
+    /// keeps to one of them (round-robin), as behind a load balancer. Above 1 it takes a
+    /// PostgreSQL `--database`; the drain phase runs one instance.
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
     /// An extra `KEY=VALUE` in the server's environment (repeatable), e.g. to compare settings A/B.
     #[arg(long = "server-env", value_parser = parse_env)]
     server_env: Vec<(String, String)>,
@@ -230,9 +235,13 @@ struct Sample {
 }
 
 impl Sample {
-    fn take(server: &Server, postgres: Option<&str>) -> anyhow::Result<Self> {
+    fn take(servers: &[Server], postgres: Option<&str>) -> anyhow::Result<Self> {
+        let mut ticks = 0;
+        for server in servers {
+            ticks += server.cpu_ticks()?;
+        }
         Ok(Self {
-            server: server.cpu_ticks()?,
+            server: ticks,
             bench: cpu::process_ticks("self")?,
             postgres: postgres.map(cpu::postgres_ticks).unwrap_or_default(),
         })
@@ -331,21 +340,37 @@ async fn measure(
     let plan = Arc::new(Plan::generate(args.events, args.size_bytes, args.seed));
     let deliveries = plan.deliveries.len();
 
-    let server = launcher.start(false, START_DEADLINE).await?;
+    let instances = match subject {
+        Subject::Tollgate(_) => args.instances.max(1),
+        Subject::Reference { .. } => 1,
+    };
+    if instances > 1 && postgres.is_none() {
+        bail!("--instances above 1 needs a PostgreSQL --database: SQLite is one process's");
+    }
+    let mut servers = Vec::with_capacity(instances);
+    for _ in 0..instances {
+        servers.push(launcher.start(false, START_DEADLINE).await?);
+    }
+    let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
     eprintln!(
         "tollgate-bench: sending {deliveries} deliveries to {} (worker off), {} at a time",
-        server.url, args.concurrency
+        urls.join(", "),
+        args.concurrency
     );
-    let before = Sample::take(&server, postgres)?;
+    let before = Sample::take(&servers, postgres)?;
     let fired = tokio::time::timeout(
         phase_deadline,
-        delivery::fire(&server.url, &secret, plan.clone(), args.concurrency),
+        delivery::fire(&urls, &secret, plan.clone(), args.concurrency),
     )
     .await
     .with_context(|| format!("sending took longer than {phase_deadline:?}"))??;
-    let after = Sample::take(&server, postgres)?;
-    let sent_log_lines = server.log_lines();
-    server.stop(STOP_DEADLINE).await?;
+    let after = Sample::take(&servers, postgres)?;
+    let mut sent_log_lines = (0, None);
+    for server in servers {
+        let (lines, last) = server.log_lines();
+        sent_log_lines = (sent_log_lines.0 + lines, last.or(sent_log_lines.1));
+        server.stop(STOP_DEADLINE).await?;
+    }
     let sent = Spent::between(&before, &after, ticks);
     let drain = match subject {
         Subject::Tollgate(_) => {
@@ -360,7 +385,17 @@ async fn measure(
         Subject::Tollgate(_) => "tollgate webhook ingestion benchmark",
         Subject::Reference { .. } => "the issue's reference server (acknowledgements only)",
     });
-    report.metric("server", subject.describe());
+    report.metric(
+        "server",
+        if instances > 1 {
+            format!(
+                "{} ({instances} instances on one database)",
+                subject.describe()
+            )
+        } else {
+            subject.describe()
+        },
+    );
     report.metric("database", database.describe());
     report.metric(
         "machine",
@@ -488,7 +523,7 @@ async fn drain_inbox(
         "tollgate-bench: restarted {} with the worker on; draining",
         server.url
     );
-    let before = Sample::take(&server, postgres)?;
+    let before = Sample::take(std::slice::from_ref(&server), postgres)?;
     let admin = AdminSession::login(&server.url, ADMIN_EMAIL, password).await?;
     loop {
         if !admin.has_events("received").await? {
@@ -500,7 +535,7 @@ async fn drain_inbox(
         tokio::time::sleep(poll).await;
     }
     let elapsed = drain_started.elapsed();
-    let after = Sample::take(&server, postgres)?;
+    let after = Sample::take(std::slice::from_ref(&server), postgres)?;
     let failed = admin.has_events("failed").await?;
     let log_lines = server.log_lines();
     server.stop(STOP_DEADLINE).await?;

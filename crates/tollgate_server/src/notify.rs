@@ -14,7 +14,6 @@ use crate::state::AppState;
 pub const SIGNATURE_HEADER: &str = "tollgate-signature";
 /// The channel of emails to every admin.
 pub const ADMIN_EMAIL: &str = "email:admins";
-const LEASE: time::Duration = time::Duration::seconds(60);
 const MAX_ATTEMPTS: u32 = 10;
 
 /// `t=<unix>,v1=<hex>` for a body, keyed with the secret as given.
@@ -53,7 +52,7 @@ pub async fn run(state: AppState) {
     loop {
         let claimed = state
             .store
-            .claim_messages(state.clock.now(), LEASE, 16)
+            .claim_messages(state.clock.now(), state.config.worker.lease(), 16)
             .await;
         match claimed {
             Ok(messages) if messages.is_empty() => tokio::time::sleep(idle).await,

@@ -11,9 +11,6 @@ use tollgate_core::sync::SyncError;
 
 use crate::state::AppState;
 
-/// How long a claimed event is ours before another worker may take it.
-const LEASE: time::Duration = time::Duration::seconds(120);
-
 pub async fn run(state: AppState) {
     let idle = Duration::from_millis(state.config.worker.poll_interval_ms);
     loop {
@@ -35,7 +32,11 @@ pub async fn run(state: AppState) {
 pub async fn drain_once(state: &AppState) -> Result<usize, tollgate_core::StoreError> {
     let events = state
         .store
-        .claim_events(state.clock.now(), LEASE, state.config.worker.batch_size)
+        .claim_events(
+            state.clock.now(),
+            state.config.worker.lease(),
+            state.config.worker.batch_size,
+        )
         .await?;
     let count = events.len();
     // Each event waits mostly on Stripe: fetch a batch's objects concurrently. Events of one

@@ -96,6 +96,11 @@ pub(super) const ENVIRONMENT: &[(&str, &str, Kind)] = &[
         Kind::Int,
     ),
     (
+        "TOLLGATE_WORKER_LEASE_SECONDS",
+        "worker.lease_seconds",
+        Kind::Int,
+    ),
+    (
         "TOLLGATE_WORKER_UNSENT_REFUND_AFTER_SECONDS",
         "worker.unsent_refund_after_seconds",
         Kind::Int,

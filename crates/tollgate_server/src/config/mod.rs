@@ -252,6 +252,12 @@ impl Config {
                 "poll_interval_ms, batch_size, concurrency and max_attempts must be at least 1",
             ));
         }
+        if !(1..=3_600).contains(&self.worker.lease_seconds) {
+            return Err(ConfigError::new(
+                "worker.lease_seconds",
+                "must be from 1 to 3600 seconds",
+            ));
+        }
         if !(1..=86_400).contains(&self.worker.unsent_refund_after_seconds) {
             return Err(ConfigError::new(
                 "worker.unsent_refund_after_seconds",

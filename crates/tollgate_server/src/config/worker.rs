@@ -23,6 +23,16 @@ pub struct WorkerConfig {
     /// is asked for again once it is this old, with the same idempotency key; the sweep runs
     /// this often too.
     pub unsent_refund_after_seconds: u64,
+    /// How long a claimed event or notification is an instance's before another may take it:
+    /// what a crashed instance's work waits before the others finish it. Longer than the
+    /// slowest Stripe call, or two instances work on the same event (harmless, but wasted).
+    pub lease_seconds: u64,
+}
+
+impl WorkerConfig {
+    pub fn lease(&self) -> time::Duration {
+        time::Duration::seconds(i64::try_from(self.lease_seconds).unwrap_or(i64::MAX))
+    }
 }
 
 impl Default for WorkerConfig {
@@ -34,6 +44,7 @@ impl Default for WorkerConfig {
             concurrency: 2,
             max_attempts: tollgate_core::inbox::MAX_ATTEMPTS,
             unsent_refund_after_seconds: 30,
+            lease_seconds: 120,
         }
     }
 }

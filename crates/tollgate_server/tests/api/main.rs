@@ -13,6 +13,7 @@ mod jwt;
 mod notifications;
 mod outage;
 mod pages;
+mod properties;
 mod renewals;
 mod router_matrix;
 #[path = "../common/smtp.rs"]
