@@ -665,8 +665,8 @@ async fn sigkill_under_webhook_load_and_refunds_on_sqlite_loses_and_repeats_noth
     crash_matches_a_clean_run(TestDatabase::sqlite(), TestDatabase::sqlite(), 1).await;
 }
 
-#[tokio::test]
-async fn sigkill_under_webhook_load_and_refunds_on_postgres_loses_and_repeats_nothing() {
+/// The same on PostgreSQL, with `instances` sharing the database; skipped without one.
+async fn on_postgres(instances: usize) {
     let Some(url) = postgres_url() else {
         eprintln!("skipped: TOLLGATE_TEST_POSTGRES_URL is not set");
         return;
@@ -674,9 +674,14 @@ async fn sigkill_under_webhook_load_and_refunds_on_postgres_loses_and_repeats_no
     crash_matches_a_clean_run(
         TestDatabase::postgres(&url).await,
         TestDatabase::postgres(&url).await,
-        1,
+        instances,
     )
     .await;
+}
+
+#[tokio::test]
+async fn sigkill_under_webhook_load_and_refunds_on_postgres_loses_and_repeats_nothing() {
+    on_postgres(1).await;
 }
 
 /// Three instances on one PostgreSQL behind a balancer, started together (migrations once),
@@ -684,16 +689,7 @@ async fn sigkill_under_webhook_load_and_refunds_on_postgres_loses_and_repeats_no
 /// claimed work. The outcome must equal one clean instance's.
 #[tokio::test]
 async fn three_instances_on_one_postgres_share_the_work_and_survive_a_dead_one() {
-    let Some(url) = postgres_url() else {
-        eprintln!("skipped: TOLLGATE_TEST_POSTGRES_URL is not set");
-        return;
-    };
-    crash_matches_a_clean_run(
-        TestDatabase::postgres(&url).await,
-        TestDatabase::postgres(&url).await,
-        3,
-    )
-    .await;
+    on_postgres(3).await;
 }
 
 /// A loopback balancer: each connection goes to the next instance that accepts it, so a dead

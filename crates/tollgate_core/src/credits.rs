@@ -203,7 +203,8 @@ impl Billing<'_> {
                 payment_intent_metadata: metadata,
                 idempotency_key: format!("tollgate-payment-{}", payment.id),
             })
-            .await?;
+            .await;
+        let session = self.started_or_canceled(payment.id, session).await?;
         self.store
             .link_payment(payment.id, Some(&session.id), None, self.clock.now())
             .await?;
@@ -250,7 +251,8 @@ impl Billing<'_> {
                 metadata: payment_metadata(user.id, payment.id),
                 idempotency_key: format!("tollgate-payment-{}", payment.id),
             })
-            .await?;
+            .await;
+        let intent = self.started_or_canceled(payment.id, intent).await?;
         self.store
             .link_payment(payment.id, None, Some(&intent.id), self.clock.now())
             .await?;
@@ -280,6 +282,26 @@ impl Billing<'_> {
             .ok_or(BillingError::UnknownPayment)?;
         let intent = self.stripe.payment_intent(id).await?;
         Ok((intent, payment))
+    }
+
+    /// The purchase did not start when Stripe's answer is an error: the member has no URL or
+    /// client secret to pay with, so the row must not stay a pending payment that nothing will
+    /// ever settle. It is canceled (and listed so); had Stripe made the session before the
+    /// answer was lost, nobody can pay it, and it expires at Stripe.
+    async fn started_or_canceled<T>(
+        &self,
+        payment: PaymentId,
+        answer: Result<T, crate::stripe::StripeError>,
+    ) -> Result<T, BillingError> {
+        match answer {
+            Ok(started) => Ok(started),
+            Err(error) => {
+                self.store
+                    .cancel_unstarted_payment(payment, self.clock.now())
+                    .await?;
+                Err(error.into())
+            }
+        }
     }
 
     async fn new_payment(

@@ -344,6 +344,14 @@ pub trait PaymentStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
+    /// Cancels a payment still pending with neither a session nor an intent linked: its Stripe
+    /// call failed, so the purchase never started.
+    async fn cancel_unstarted_payment(
+        &self,
+        payment: PaymentId,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
     async fn payment(&self, id: PaymentId) -> Result<Option<Payment>, StoreError>;
     async fn payment_by_checkout(
         &self,

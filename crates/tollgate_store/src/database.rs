@@ -474,7 +474,13 @@ mod tests {
                 .await
                 .expect(statement);
         }
-        assert_eq!(store.migrate().await.expect("migrate"), vec![8, 9, 10]);
+        let later: Vec<i64> = migrator(Backend::Sqlite)
+            .migrations
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| *v >= 8)
+            .collect();
+        assert_eq!(store.migrate().await.expect("migrate"), later);
         let (sessions,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE user_id = 'u1'")
                 .fetch_one(&store.read)

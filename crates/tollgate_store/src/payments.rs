@@ -162,6 +162,24 @@ impl PaymentStore for SqlStore {
         Ok(())
     }
 
+    async fn cancel_unstarted_payment(
+        &self,
+        payment: PaymentId,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE payments SET status = 'canceled', updated_at = $1 \
+             WHERE id = $2 AND status = 'pending' \
+               AND stripe_checkout_session_id IS NULL AND stripe_payment_intent_id IS NULL",
+        )
+        .bind(millis(now))
+        .bind(payment.to_string())
+        .execute(&self.write)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
     async fn payments(
         &self,
         filter: &PaymentFilter,

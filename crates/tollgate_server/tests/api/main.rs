@@ -8,6 +8,7 @@ mod chaos;
 mod connect;
 mod contract;
 mod credits;
+mod faults;
 mod http;
 mod jwt;
 mod notifications;
