@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tollgate_store::testing::{TestDatabase, postgres_url};
 
+#[path = "common/process.rs"]
+mod process;
+use process::terminate;
+
 const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
 
 /// The binary in an empty directory with an empty environment, so nothing of the machine leaks in.
@@ -436,19 +440,6 @@ async fn events_can_be_listed_and_replayed_from_the_terminal() {
             Some(2),
             "an id or --failed"
         );
-    }
-}
-
-/// Sends SIGTERM and waits for the process to exit.
-fn terminate(child: &mut std::process::Child, what: &str) {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "{what} did not stop");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

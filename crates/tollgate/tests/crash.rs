@@ -22,6 +22,11 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use tollgate_store::testing::{TestDatabase, postgres_url};
 
+#[path = "common/process.rs"]
+mod process;
+#[path = "../../tollgate_server/tests/common/real_stripe.rs"]
+mod real_stripe;
+
 const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
 const SECRET: &str = "whsec_crash_test_endpoint_secret";
 const PASSWORD: &str = "a long enough password";
@@ -96,15 +101,7 @@ impl Server {
 
     fn terminate(&mut self) {
         if let Some(mut child) = self.child.take() {
-            Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .expect("kill -TERM");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while child.try_wait().expect("wait").is_none() {
-                assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            process::terminate(&mut child, "serve");
         }
     }
 
@@ -212,31 +209,7 @@ async fn run_scenario(database: &TestDatabase, plan: Plan) -> Outcome {
     .await
     .expect("emulator");
     // Real-Stripe mode finds its plan's price by lookup key: the platform made it beforehand.
-    let stripe = Client::new();
-    let product: Value = stripe
-        .post(format!("{}/v1/products", emulator.base_url()))
-        .bearer_auth("sk_test_crash")
-        .form(&[("name", "Membership")])
-        .send()
-        .await
-        .expect("product")
-        .json()
-        .await
-        .expect("json");
-    let price = stripe
-        .post(format!("{}/v1/prices", emulator.base_url()))
-        .bearer_auth("sk_test_crash")
-        .form(&[
-            ("product", product["id"].as_str().expect("product id")),
-            ("currency", "usd"),
-            ("unit_amount", "1000"),
-            ("recurring[interval]", "month"),
-            ("lookup_key", "tollgate_membership_monthly"),
-        ])
-        .send()
-        .await
-        .expect("price");
-    assert_eq!(price.status(), StatusCode::OK, "{:?}", price.text().await);
+    real_stripe::create_membership_price(emulator.base_url(), "sk_test_crash", 1000).await;
     let env: Vec<(String, String)> = [
         ("DATABASE_URL", database.url.as_str()),
         ("STRIPE_SECRET_KEY", "sk_test_crash"),

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use tollgate_core::ApiKeyId;
 use tollgate_core::api_key::{self, ApiKeyError};
 
-use crate::auth::{AuthMethod, Authenticated};
-use crate::error::{ApiError, ErrorCode};
+use crate::auth::Authenticated;
+use crate::error::ApiError;
 use crate::json::ApiJson;
 use crate::path::ApiPath;
 use crate::state::AppState;
@@ -36,13 +36,8 @@ pub async fn create(
     caller: Authenticated,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<Response, ApiError> {
-    // A key that could mint keys would outlive its own revocation (issue 24).
-    if matches!(caller.method, AuthMethod::ApiKey(_)) {
-        return Err(ApiError::coded(
-            ErrorCode::Forbidden,
-            "an API key cannot create API keys: sign in to create one",
-        ));
-    }
+    // An API key never gets here: `auth::scope` keeps keys off the key routes (a key that
+    // could mint keys would outlive its own revocation).
     let (key, secret) = api_key::create(
         state.store.as_ref(),
         state.clock.as_ref(),

@@ -151,17 +151,7 @@ async fn an_unknown_api_key_is_rejected() {
 async fn an_api_key_cannot_create_api_keys() {
     for app in TestApp::all().await {
         let (client, csrf) = app.signup("minter@example.com").await;
-        let created: Value = client
-            .post(app.url("/api/v1/api-keys"))
-            .header("x-csrf-token", &csrf)
-            .json(&json!({ "name": "service" }))
-            .send()
-            .await
-            .expect("create")
-            .json()
-            .await
-            .expect("json");
-        let secret = created["key_secret"].as_str().expect("secret").to_string();
+        let (secret, _) = secret_of(key_with(&app, &client, &csrf, None).await).await;
         let minted = browser()
             .post(app.url("/api/v1/api-keys"))
             .bearer_auth(&secret)

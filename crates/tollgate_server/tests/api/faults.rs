@@ -126,31 +126,7 @@ async fn stripe() -> stripe_emulator::RunningEmulator {
     let emulator = stripe_emulator::start(stripe_emulator::EmulatorConfig::default())
         .await
         .expect("emulator");
-    let http = browser();
-    let product: Value = http
-        .post(format!("{}/v1/products", emulator.base_url()))
-        .bearer_auth(KEY)
-        .form(&[("name", "Membership")])
-        .send()
-        .await
-        .expect("product")
-        .json()
-        .await
-        .expect("json");
-    let price = http
-        .post(format!("{}/v1/prices", emulator.base_url()))
-        .bearer_auth(KEY)
-        .form(&[
-            ("product", product["id"].as_str().expect("id")),
-            ("currency", "usd"),
-            ("unit_amount", "4900"),
-            ("recurring[interval]", "month"),
-            ("lookup_key", "tollgate_membership_monthly"),
-        ])
-        .send()
-        .await
-        .expect("price");
-    assert_eq!(price.status(), StatusCode::OK);
+    crate::real_stripe::create_membership_price(emulator.base_url(), KEY, 4900).await;
     emulator
 }
 

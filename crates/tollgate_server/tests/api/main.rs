@@ -15,6 +15,8 @@ mod notifications;
 mod outage;
 mod pages;
 mod properties;
+#[path = "../common/real_stripe.rs"]
+mod real_stripe;
 mod renewals;
 mod router_matrix;
 #[path = "../common/smtp.rs"]
