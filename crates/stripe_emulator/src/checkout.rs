@@ -713,6 +713,7 @@ fn finish(st: &mut State, acct: &str, id: &str) -> Result<String, ApiError> {
                 promotion_code: setup["promotion_code"].as_str().map(str::to_owned),
                 charge_now: true,
                 application_fee_percent: setup["application_fee_percent"].as_f64(),
+                send_invoice_days: None,
             },
         )?;
         cs["subscription"] = sub["id"].clone();

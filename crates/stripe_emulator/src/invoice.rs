@@ -329,11 +329,7 @@ pub fn finalize(st: &mut State, acct: &str, id: &str) -> Result<Value, ApiError>
         )));
     }
     let now = payment::now_for(st, acct, inv["customer"].as_str());
-    if inv["collection_method"] == "send_invoice" && inv["due_date"].is_null() {
-        let mut inv = inv.clone();
-        inv["due_date"] = json!(now + inv["days_until_due"].as_i64().unwrap_or(0) * 86_400);
-        st.put(acct, inv);
-    }
+    // A send_invoice invoice gets its due date as it is finalized.
     let finalized = subscription::finalize(st, acct, id, now)?;
     // An invoice with nothing to pay is paid when it is finalized, as at Stripe.
     if finalized["amount_due"].as_i64().unwrap_or(0) == 0 {

@@ -27,6 +27,9 @@ pub struct NewSubscription {
     pub charge_now: bool,
     /// The share of each invoice a connected account's subscription pays the platform.
     pub application_fee_percent: Option<f64>,
+    /// `collection_method=send_invoice`: each invoice is emailed, due this many days after it
+    /// is finalized, and never charged automatically. `None`: `charge_automatically`.
+    pub send_invoice_days: Option<i64>,
 }
 
 /// `application_fee_percent` (0–100, up to two decimals), only on a connected account's subscription.
@@ -226,6 +229,12 @@ pub fn start(st: &mut State, acct: &str, new: NewSubscription) -> Result<Value, 
     });
     sub["cancellation_details"] = json!({ "comment": null, "feedback": null, "reason": null });
     sub["application_fee_percent"] = json!(new.application_fee_percent);
+    sub["collection_method"] = json!(if new.send_invoice_days.is_some() {
+        "send_invoice"
+    } else {
+        "charge_automatically"
+    });
+    sub["days_until_due"] = json!(new.send_invoice_days);
     if let Some(coupon) = &new.coupon {
         let discount =
             crate::coupon::new_discount(st, acct, coupon, new.promotion_code.as_deref(), &id, now)?;
@@ -258,6 +267,13 @@ pub fn start(st: &mut State, acct: &str, new: NewSubscription) -> Result<Value, 
     let invoice = finalize(st, acct, &inv_id, now)?;
     if invoice["amount_due"].as_i64().unwrap_or(0) == 0 {
         mark_paid(st, acct, &inv_id, None, now)?;
+    } else if new.send_invoice_days.is_some() {
+        // Stripe makes a send_invoice subscription active at once; its invoice waits for the customer.
+        // https://docs.stripe.com/billing/collection-method
+        if trial_end.is_none() {
+            set_status(st, acct, &id, "active")?;
+        }
+        st.emit(acct, "invoice.sent", &invoice, None);
     } else if new.charge_now {
         collect(st, acct, &inv_id, true, now)?;
     }
@@ -375,6 +391,8 @@ pub fn new_invoice(
     inv["amount_due"] = json!(total);
     inv["amount_remaining"] = json!(total);
     inv["amount_paid"] = json!(0);
+    inv["collection_method"] = sub["collection_method"].clone();
+    inv["days_until_due"] = sub["days_until_due"].clone();
     inv["application_fee_amount"] = match sub["application_fee_percent"].as_f64() {
         Some(pct) => json!(invoice_fee(total, pct)),
         None => Value::Null,
@@ -420,6 +438,9 @@ pub fn finalize(st: &mut State, acct: &str, id: &str, now: i64) -> Result<Value,
         customer["invoice_prefix"].as_str().unwrap_or("EMU")
     ));
     inv["status"] = json!("open");
+    if inv["collection_method"] == "send_invoice" && inv["due_date"].is_null() {
+        inv["due_date"] = json!(now + inv["days_until_due"].as_i64().unwrap_or(0) * DAY);
+    }
     inv["effective_at"] = json!(now);
     inv["status_transitions"]["finalized_at"] = json!(now);
     st.put(acct, inv.clone());
@@ -841,7 +862,12 @@ fn finalize_and_collect(
     now: i64,
 ) -> Result<(), ApiError> {
     let sub = st.get(acct, "subscription", id)?;
-    finalize(st, acct, inv_id, now)?;
+    let invoice = finalize(st, acct, inv_id, now)?;
+    if sub["collection_method"] == "send_invoice" {
+        // Emailed to the customer, who pays it on its hosted page; Stripe never charges it.
+        st.emit(acct, "invoice.sent", &invoice, None);
+        return Ok(());
+    }
     if sub["status"] == "unpaid" {
         // Unpaid subscriptions keep invoicing but stop trying to collect, as Stripe does.
         return Ok(());
@@ -879,6 +905,7 @@ pub fn create(st: &mut State, ctx: &Ctx<'_>, p: &Params) -> Result<Value, ApiErr
         None => None,
     };
     let (coupon, promo) = crate::coupon::from_params(st, acct, p)?;
+    let send_invoice_days = collection(p)?;
     let sub = start(
         st,
         acct,
@@ -896,9 +923,39 @@ pub fn create(st: &mut State, ctx: &Ctx<'_>, p: &Params) -> Result<Value, ApiErr
                 "application_fee_percent",
                 acct,
             )?,
+            send_invoice_days,
         },
     )?;
     Ok(sub)
+}
+
+/// `collection_method` and `days_until_due`, refused together as Stripe refuses them: the days of a
+/// `send_invoice` subscription, `None` for `charge_automatically`.
+fn collection(p: &Params) -> Result<Option<i64>, ApiError> {
+    let days = p.i64("days_until_due")?;
+    match (
+        p.str("collection_method").unwrap_or("charge_automatically"),
+        days,
+    ) {
+        ("send_invoice", Some(days)) if days >= 0 => Ok(Some(days)),
+        ("send_invoice", Some(_)) => Err(ApiError::invalid(
+            "days_until_due",
+            "This value must be greater than or equal to 0.",
+        )),
+        ("send_invoice", None) => Err(ApiError::invalid(
+            "days_until_due",
+            "Subscriptions with collection_method=send_invoice must have days_until_due.",
+        )),
+        ("charge_automatically", Some(_)) => Err(ApiError::invalid(
+            "days_until_due",
+            "Subscriptions with collection_method=charge_automatically cannot have days_until_due.",
+        )),
+        ("charge_automatically", None) => Ok(None),
+        _ => Err(ApiError::invalid(
+            "collection_method",
+            "Invalid collection_method: must be one of charge_automatically or send_invoice",
+        )),
+    }
 }
 
 pub fn list(st: &mut State, acct: &str, p: &Params) -> Result<Value, ApiError> {

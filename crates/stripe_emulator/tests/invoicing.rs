@@ -436,3 +436,85 @@ async fn checkout_in_setup_mode_saves_the_card_to_the_customer() {
         .await;
     assert_eq!(status, 400, "setup mode needs a currency");
 }
+
+#[tokio::test]
+async fn a_send_invoice_subscription_is_active_at_once_and_each_invoice_waits_for_the_customer() {
+    const DAY: i64 = 86_400;
+    let emu = Emu::start().await;
+    let start = 1_767_225_600; // 2026-01-01T00:00:00Z
+    let clock = emu
+        .ok(
+            "/v1/test_helpers/test_clocks",
+            &[("frozen_time", &start.to_string())],
+        )
+        .await;
+    let clock = clock["id"].as_str().expect("clock").to_owned();
+    let cus = customer(&emu, &[("test_clock", &clock)]).await;
+    let (_, price) = emu.product_and_price("9000", Some("month")).await;
+    let base = [
+        ("customer", cus.as_str()),
+        ("items[0][price]", price.as_str()),
+        ("items[0][quantity]", "2"),
+    ];
+
+    // Stripe refuses days_until_due on one side of the collection method and needs it on the other.
+    let mut form = base.to_vec();
+    form.push(("collection_method", "send_invoice"));
+    let (status, body) = emu.post("/v1/subscriptions", &form).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "days_until_due");
+    let mut form = base.to_vec();
+    form.push(("days_until_due", "14"));
+    let (status, body) = emu.post("/v1/subscriptions", &form).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "days_until_due");
+
+    let mut form = base.to_vec();
+    form.extend([
+        ("collection_method", "send_invoice"),
+        ("days_until_due", "14"),
+    ]);
+    let before = emu.event_types().await.len();
+    let sub = emu.ok("/v1/subscriptions", &form).await;
+    assert_eq!(sub["status"], "active", "no card is needed to start it");
+    assert_eq!(sub["collection_method"], "send_invoice");
+    assert_eq!(sub["days_until_due"], 14);
+    let first = emu
+        .fetch(&format!(
+            "/v1/invoices/{}",
+            sub["latest_invoice"].as_str().expect("invoice")
+        ))
+        .await;
+    assert_eq!(first["status"], "open", "never charged automatically");
+    assert_eq!(first["amount_due"], 18_000);
+    assert_eq!(first["collection_method"], "send_invoice");
+    assert_eq!(first["due_date"], start + 14 * DAY);
+    let events = emu.event_types_since(before).await;
+    assert!(events.contains(&"invoice.sent".to_string()), "{events:?}");
+    assert!(
+        !events.iter().any(|e| e.starts_with("payment_intent.")),
+        "{events:?}"
+    );
+
+    let url = first["hosted_invoice_url"].as_str().expect("hosted url");
+    let (status, html) = post_card(&emu, url, "4242 4242 4242 4242").await;
+    assert_eq!(status, 200, "{html}");
+    let id = first["id"].as_str().expect("id");
+    assert_eq!(
+        emu.fetch(&format!("/v1/invoices/{id}")).await["status"],
+        "paid"
+    );
+
+    // The renewal is finalized an hour after the period ends, sent, and left open.
+    emu.advance(&clock, start + 31 * DAY + 3660).await;
+    let sub_id = sub["id"].as_str().expect("sub");
+    let invoices = emu
+        .fetch(&format!("/v1/invoices?subscription={sub_id}"))
+        .await;
+    let renewal = &invoices["data"][0];
+    assert_eq!(renewal["billing_reason"], "subscription_cycle");
+    assert_eq!(renewal["status"], "open");
+    assert_eq!(renewal["due_date"], start + 31 * DAY + 3600 + 14 * DAY);
+    let s = emu.fetch(&format!("/v1/subscriptions/{sub_id}")).await;
+    assert_eq!(s["status"], "active");
+}
