@@ -714,6 +714,7 @@ fn finish(st: &mut State, acct: &str, id: &str) -> Result<String, ApiError> {
                 charge_now: true,
                 application_fee_percent: setup["application_fee_percent"].as_f64(),
                 send_invoice_days: None,
+                cancel_at: None,
             },
         )?;
         cs["subscription"] = sub["id"].clone();

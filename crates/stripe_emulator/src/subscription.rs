@@ -30,6 +30,9 @@ pub struct NewSubscription {
     /// `collection_method=send_invoice`: each invoice is emailed, due this many days after it
     /// is finalized, and never charged automatically. `None`: `charge_automatically`.
     pub send_invoice_days: Option<i64>,
+    /// `cancel_at`: the subscription ends then; the period that contains it is cut short there
+    /// and charged for the share it covers.
+    pub cancel_at: Option<i64>,
 }
 
 /// `application_fee_percent` (0–100, up to two decimals), only on a connected account's subscription.
@@ -198,9 +201,16 @@ pub fn start(st: &mut State, acct: &str, new: NewSubscription) -> Result<Value, 
     let count = first_price["recurring"]["interval_count"]
         .as_i64()
         .unwrap_or(1);
+    if new.cancel_at.is_some_and(|at| at <= now) {
+        return Err(ApiError::invalid(
+            "cancel_at",
+            "cancel_at must be a timestamp in the future.",
+        ));
+    }
     let trial_end = new.trial_days.filter(|d| *d > 0).map(|d| now + d * DAY);
     let anchor = trial_end.unwrap_or(now);
-    let end = trial_end.unwrap_or_else(|| add_interval(anchor, &interval, count, 1));
+    let full_end = trial_end.unwrap_or_else(|| add_interval(anchor, &interval, count, 1));
+    let end = new.cancel_at.map_or(full_end, |at| full_end.min(at));
     let id = st.new_id("sub_");
     let mut items = Vec::new();
     for (price, qty) in &new.items {
@@ -235,6 +245,7 @@ pub fn start(st: &mut State, acct: &str, new: NewSubscription) -> Result<Value, 
         "charge_automatically"
     });
     sub["days_until_due"] = json!(new.send_invoice_days);
+    sub["cancel_at"] = json!(new.cancel_at);
     if let Some(coupon) = &new.coupon {
         let discount =
             crate::coupon::new_discount(st, acct, coupon, new.promotion_code.as_deref(), &id, now)?;
@@ -258,7 +269,8 @@ pub fn start(st: &mut State, acct: &str, new: NewSubscription) -> Result<Value, 
     st.put(acct, sub.clone());
     st.emit(acct, "customer.subscription.created", &sub, None);
 
-    let lines = item_lines(&sub, now, end, trial_end.is_some());
+    let mut lines = item_lines(&sub, now, end, trial_end.is_some());
+    prorate(&mut lines, end - now, full_end - now);
     let invoice = new_invoice(st, acct, &sub, "subscription_create", lines, now, now)?;
     let inv_id = invoice["id"].as_str().unwrap_or_default().to_owned();
     let mut sub = st.get(acct, "subscription", &id)?;
@@ -306,6 +318,19 @@ fn item_lines(sub: &Value, start: i64, end: i64, trial: bool) -> Vec<Value> {
         }));
     }
     lines
+}
+
+/// Lines of a period cut short by `cancel_at` pay for the share of it they cover (`covered` of
+/// `full` seconds), as Stripe prorates them; a whole period's lines are left as they are.
+fn prorate(lines: &mut [Value], covered: i64, full: i64) {
+    if covered >= full || full <= 0 {
+        return;
+    }
+    for line in lines {
+        let amount = line["amount"].as_i64().unwrap_or(0);
+        line["amount"] = json!((i128::from(amount) * i128::from(covered) / i128::from(full)) as i64);
+        line["proration"] = json!(true);
+    }
 }
 
 /// A draft invoice for a subscription; emits `invoice.created`. Discounts from the subscription's coupon apply.
@@ -784,7 +809,10 @@ pub fn run_due(st: &mut State, acct: &str, id: &str, now: i64) -> Result<(), Api
 fn renew(st: &mut State, acct: &str, id: &str, now: i64) -> Result<(), ApiError> {
     let before = st.get(acct, "subscription", id)?;
     let end = period_end(&before);
-    if before["cancel_at_period_end"].as_bool().unwrap_or(false) {
+    let cancel_at = before["cancel_at"].as_i64();
+    if before["cancel_at_period_end"].as_bool().unwrap_or(false)
+        || cancel_at.is_some_and(|at| at <= end)
+    {
         let mut sub = before.clone();
         sub["status"] = json!("canceled");
         sub["ended_at"] = json!(end);
@@ -799,7 +827,8 @@ fn renew(st: &mut State, acct: &str, id: &str, now: i64) -> Result<(), ApiError>
     while add_interval(anchor, &interval, count, n) <= end {
         n += 1;
     }
-    let new_end = add_interval(anchor, &interval, count, n);
+    let full_end = add_interval(anchor, &interval, count, n);
+    let new_end = cancel_at.map_or(full_end, |at| full_end.min(at));
     let mut sub = before.clone();
     set_period(&mut sub, end, new_end);
     let was_trial = before["status"] == "trialing";
@@ -813,6 +842,7 @@ fn renew(st: &mut State, acct: &str, id: &str, now: i64) -> Result<(), ApiError>
     }
     st.emit(acct, "customer.subscription.updated", &sub, Some(prev));
     let mut lines = item_lines(&sub, end, new_end, false);
+    prorate(&mut lines, new_end - end, full_end - end);
     let pending = std::mem::take(
         &mut st
             .ledger(acct)
@@ -924,6 +954,7 @@ pub fn create(st: &mut State, ctx: &Ctx<'_>, p: &Params) -> Result<Value, ApiErr
                 acct,
             )?,
             send_invoice_days,
+            cancel_at: p.i64("cancel_at")?,
         },
     )?;
     Ok(sub)

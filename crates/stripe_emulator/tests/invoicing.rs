@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::Emu;
+use common::{CLOCK_START, Emu};
 
 async fn customer(emu: &Emu, extra: &[(&str, &str)]) -> String {
     let mut form = vec![("email", "client@example.com")];
@@ -441,14 +441,8 @@ async fn checkout_in_setup_mode_saves_the_card_to_the_customer() {
 async fn a_send_invoice_subscription_is_active_at_once_and_each_invoice_waits_for_the_customer() {
     const DAY: i64 = 86_400;
     let emu = Emu::start().await;
-    let start = 1_767_225_600; // 2026-01-01T00:00:00Z
-    let clock = emu
-        .ok(
-            "/v1/test_helpers/test_clocks",
-            &[("frozen_time", &start.to_string())],
-        )
-        .await;
-    let clock = clock["id"].as_str().expect("clock").to_owned();
+    let start = CLOCK_START;
+    let clock = emu.test_clock(start).await;
     let cus = customer(&emu, &[("test_clock", &clock)]).await;
     let (_, price) = emu.product_and_price("9000", Some("month")).await;
     let base = [
@@ -517,4 +511,82 @@ async fn a_send_invoice_subscription_is_active_at_once_and_each_invoice_waits_fo
     assert_eq!(renewal["due_date"], start + 31 * DAY + 3600 + 14 * DAY);
     let s = emu.fetch(&format!("/v1/subscriptions/{sub_id}")).await;
     assert_eq!(s["status"], "active");
+}
+
+#[tokio::test]
+async fn cancel_at_ends_the_subscription_then_and_charges_the_last_period_for_the_share_it_covers() {
+    const DAY: i64 = 86_400;
+    let emu = Emu::start().await;
+    let start = CLOCK_START;
+    let clock = emu.test_clock(start).await;
+    let cus = customer(&emu, &[("test_clock", &clock)]).await;
+    let (_, price) = emu.product_and_price("3100", Some("month")).await;
+    let past = (start - 1).to_string();
+    let form = |cancel_at: &'static str| -> Vec<(&'static str, String)> {
+        vec![
+            ("customer", cus.clone()),
+            ("items[0][price]", price.clone()),
+            ("collection_method", "send_invoice".to_owned()),
+            ("days_until_due", "7".to_owned()),
+            ("cancel_at", cancel_at.to_owned()),
+        ]
+    };
+    let create = |form: Vec<(&'static str, String)>| {
+        let emu = &emu;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            emu.post("/v1/subscriptions", &form).await
+        }
+    };
+
+    // A cancel_at in the past is refused, and nothing is made.
+    let mut refused = form("");
+    refused[4].1 = past;
+    let (status, body) = create(refused).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "cancel_at");
+
+    // Ends 10 days into the second month (January has 31 days).
+    let cancel_at = start + 41 * DAY;
+    let mut ending = form("");
+    ending[4].1 = cancel_at.to_string();
+    let (status, sub) = create(ending).await;
+    assert_eq!(status, 200, "{sub}");
+    assert_eq!(sub["cancel_at"], cancel_at);
+    let first = emu
+        .fetch(&format!(
+            "/v1/invoices/{}",
+            sub["latest_invoice"].as_str().expect("invoice")
+        ))
+        .await;
+    assert_eq!(first["amount_due"], 3_100, "the first month is whole");
+
+    emu.advance(&clock, start + 31 * DAY + 3660).await;
+    let sub_id = sub["id"].as_str().expect("sub");
+    let renewed = emu.fetch(&format!("/v1/subscriptions/{sub_id}")).await;
+    assert_eq!(renewed["status"], "active");
+    assert_eq!(
+        renewed["items"]["data"][0]["current_period_end"], cancel_at,
+        "the last period ends at cancel_at"
+    );
+    let invoices = emu
+        .fetch(&format!("/v1/invoices?subscription={sub_id}"))
+        .await;
+    let last = &invoices["data"][0];
+    assert_eq!(last["billing_reason"], "subscription_cycle");
+    // February 2026 has 28 days: 10 of them are charged.
+    assert_eq!(last["amount_due"], 3_100 * 10 / 28, "{last}");
+
+    emu.advance(&clock, cancel_at + 60).await;
+    let ended = emu.fetch(&format!("/v1/subscriptions/{sub_id}")).await;
+    assert_eq!(ended["status"], "canceled");
+    assert_eq!(ended["ended_at"], cancel_at);
+    let invoices = emu
+        .fetch(&format!("/v1/invoices?subscription={sub_id}"))
+        .await;
+    assert_eq!(
+        invoices["data"].as_array().expect("invoices").len(),
+        2,
+        "nothing is invoiced after it ends"
+    );
 }

@@ -11,6 +11,9 @@ use stripe_emulator::{EmulatorConfig, RunningEmulator, WebhookEndpointConfig};
 
 pub const KEY: &str = "sk_test_emulator";
 
+/// Where the tests' test clocks start: 2026-01-01T00:00:00Z.
+pub const CLOCK_START: i64 = 1_767_225_600;
+
 pub struct Emu {
     pub running: RunningEmulator,
     pub http: reqwest::Client,
@@ -294,20 +297,25 @@ impl Emu {
         (status, location, resp.text().await.unwrap_or_default())
     }
 
+    /// A new test clock frozen at `frozen_time`; returns its id.
+    pub async fn test_clock(&self, frozen_time: i64) -> String {
+        let clock = self
+            .ok(
+                "/v1/test_helpers/test_clocks",
+                &[("frozen_time", &frozen_time.to_string())],
+            )
+            .await;
+        clock["id"].as_str().expect("clock").to_owned()
+    }
+
     /// A customer on a new test clock, with a subscription paid by `card` through checkout.
     pub async fn subscribed_on_clock(
         &self,
         card: &str,
         extra: &[(&str, &str)],
     ) -> (String, String, String, i64) {
-        let start = 1_767_225_600; // 2026-01-01T00:00:00Z
-        let clock = self
-            .ok(
-                "/v1/test_helpers/test_clocks",
-                &[("frozen_time", &start.to_string())],
-            )
-            .await;
-        let clock_id = clock["id"].as_str().expect("clock").to_owned();
+        let start = CLOCK_START;
+        let clock_id = self.test_clock(start).await;
         let customer = self
             .ok(
                 "/v1/customers",
