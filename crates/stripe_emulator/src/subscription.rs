@@ -328,7 +328,8 @@ fn prorate(lines: &mut [Value], covered: i64, full: i64) {
     }
     for line in lines {
         let amount = line["amount"].as_i64().unwrap_or(0);
-        line["amount"] = json!((i128::from(amount) * i128::from(covered) / i128::from(full)) as i64);
+        line["amount"] =
+            json!((i128::from(amount) * i128::from(covered) / i128::from(full)) as i64);
         line["proration"] = json!(true);
     }
 }

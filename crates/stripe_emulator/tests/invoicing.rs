@@ -514,7 +514,8 @@ async fn a_send_invoice_subscription_is_active_at_once_and_each_invoice_waits_fo
 }
 
 #[tokio::test]
-async fn cancel_at_ends_the_subscription_then_and_charges_the_last_period_for_the_share_it_covers() {
+async fn cancel_at_ends_the_subscription_then_and_charges_the_last_period_for_the_share_it_covers()
+{
     const DAY: i64 = 86_400;
     let emu = Emu::start().await;
     let start = CLOCK_START;

@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::id::{TenantId, TenantInvoiceId};
+use time::OffsetDateTime;
+
+use crate::id::{TenantContractId, TenantId, TenantInvoiceId};
 use crate::stripe::{
     StripeAccountId, StripeApi, StripeCustomerId, StripeError, StripeInvoiceId,
-    StripePaymentIntentId,
+    StripePaymentIntentId, StripeSubscriptionId, SubscriptionSnapshot,
 };
 
 /// Which Stripe dashboard the tenant gets, and so who collects requirements
@@ -102,6 +104,9 @@ pub struct NewConnectedCustomer {
     pub name: Option<String>,
     /// Derived from the tenant and the email, so a retried create makes one customer.
     pub idempotency_key: String,
+    /// Test mode only: the tenant's test clock on its connected account, so its contracts can
+    /// be renewed by time travel.
+    pub test_clock: Option<String>,
 }
 
 /// One line of a tenant's invoice, in the invoice's minor units.
@@ -149,6 +154,50 @@ pub struct ConnectedInvoice {
     pub tenant_invoice: Option<String>,
     /// How many times Stripe tried to collect it (named in a failed attempt's note).
     pub attempt_count: i64,
+    /// The subscription that billed it (`parent.subscription_details.subscription`), if any.
+    pub subscription: Option<StripeSubscriptionId>,
+    pub total: i64,
+    /// Its lines as Stripe made them: each line's amount as `unit_amount`, quantity 1, so
+    /// prorations (negative amounts) and seat counts in the description add up to `total`.
+    pub lines: Vec<InvoiceLine>,
+    /// The latest end of its lines' periods: what a paid subscription invoice pays up to.
+    pub period_end: Option<OffsetDateTime>,
+}
+
+/// A tenant's recurring contract, made on its connected account as a product, a price and a
+/// `send_invoice` subscription (each invoice emailed, paid on its hosted page).
+#[derive(Clone, Debug)]
+pub struct NewContractSubscription {
+    pub customer: StripeCustomerId,
+    /// The product's name, shown on every invoice line.
+    pub description: String,
+    pub currency: String,
+    pub unit_amount: i64,
+    /// `month` or `year`.
+    pub interval: &'static str,
+    pub quantity: u64,
+    /// The tenant's `application_fee_bps`, sent as Stripe's `application_fee_percent` (a
+    /// subscription takes a percentage only: the tenant's fixed fee does not apply).
+    pub application_fee_bps: u32,
+    pub days_until_due: u32,
+    /// `cancel_at`: the contract's end; the last period is prorated up to it.
+    pub ends_at: Option<OffsetDateTime>,
+    pub contract: TenantContractId,
+    /// The prefix of each step's key (product, price, subscription), from our contract id.
+    pub idempotency_key: String,
+}
+
+/// A new seat count or price for a contract's subscription, prorated by Stripe.
+#[derive(Clone, Debug)]
+pub struct ContractChange {
+    pub subscription: StripeSubscriptionId,
+    pub currency: String,
+    pub interval: &'static str,
+    /// A new price on the subscription's product when this differs from the current one.
+    pub unit_amount: i64,
+    pub quantity: u64,
+    /// The price's key comes from the contract and the amount, so a retry makes one price.
+    pub idempotency_key: String,
 }
 
 /// Where a paid charge's money went, read from its balance transaction on the connected
@@ -215,6 +264,23 @@ pub trait ConnectApi: Send + Sync {
         account: &StripeAccountId,
         payment: &StripePaymentIntentId,
     ) -> Result<Option<ChargeAmounts>, StripeError>;
+
+    /// Creates the contract's product, price and subscription on the connected account. The
+    /// subscription carries `tollgate_contract_id` in its metadata, so its events find the
+    /// contract even when this call's answer was lost.
+    async fn create_contract_subscription(
+        &self,
+        account: &StripeAccountId,
+        request: &NewContractSubscription,
+    ) -> Result<SubscriptionSnapshot, StripeError>;
+
+    /// Moves the subscription's item to the new quantity and price, with prorations on the
+    /// next invoice (`proration_behavior=create_prorations`).
+    async fn change_contract_subscription(
+        &self,
+        account: &StripeAccountId,
+        change: &ContractChange,
+    ) -> Result<SubscriptionSnapshot, StripeError>;
 
     /// The Stripe API acting as `account`: every request, refetches of its events' objects included,
     /// carries `Stripe-Account: <account>` (without it Stripe answers "No such …").

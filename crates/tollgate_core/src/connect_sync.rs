@@ -3,12 +3,17 @@
 //! of an account no tenant has is settled as unrouted and never applied to anyone.
 
 use crate::TenantId;
+use crate::TenantInvoiceId;
 use crate::audit::{Actor, AuditEntry};
+use crate::connect::ConnectedInvoice;
 use crate::inbox::InboxEvent;
-use crate::stripe::{StripeAccountId, StripeError, StripeInvoiceId, StripeRefundId};
+use crate::stripe::{
+    StripeAccountId, StripeError, StripeInvoiceId, StripeRefundId, StripeSubscriptionId,
+};
 use crate::sync::{SyncError, object_id};
 use crate::tenant::{Tenant, TenantScope, Tenants};
-use crate::tenant_billing::{InvoiceStatus, InvoiceUpdate};
+use crate::tenant_billing::{InvoiceStatus, InvoiceUpdate, TenantInvoice};
+use crate::tenant_contracts::{ContractState, TenantContract};
 
 /// Where a connected account's event went; either way it is settled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,6 +88,34 @@ impl Tenants<'_> {
                 self.sync_invoice(event, &scope, &tenant).await?;
                 Ok(Routed::Tenant(tenant.id))
             }
+            kind if kind.starts_with("customer.subscription.") => {
+                let account = tenant
+                    .account_id
+                    .clone()
+                    .ok_or_else(|| SyncError::Skip("the tenant has no account".into()))?;
+                let object = object_id(&event.payload)
+                    .ok_or_else(|| SyncError::Skip("event names no object".into()))?;
+                let id = StripeSubscriptionId::parse(&object)
+                    .map_err(|_| SyncError::Skip(format!("{object:?} is not a subscription id")))?;
+                let fetched_at = now;
+                let snapshot = self.connect.on_account(&account).subscription(&id).await?;
+                let state = ContractState::of(&snapshot, fetched_at);
+                let ours = state.contract.is_some()
+                    || self
+                        .contracts
+                        .contract_by_subscription(&scope, &id)
+                        .await?
+                        .is_some();
+                if !ours {
+                    return Err(SyncError::Skip(
+                        "the subscription is no contract of the tenant's".into(),
+                    ));
+                }
+                self.contracts
+                    .apply_contract_state(&scope, &state, Some(&event.id))
+                    .await?;
+                Ok(Routed::Tenant(tenant.id))
+            }
             other => Err(SyncError::Skip(format!(
                 "tollgate does not sync {other} for tenants yet"
             ))),
@@ -130,18 +163,124 @@ impl Tenants<'_> {
                 invoice.attempt_count
             )
         });
+        let contract = match &invoice.subscription {
+            Some(subscription) => self.contract_of(scope, &account, subscription).await?,
+            None => None,
+        };
         let update = InvoiceUpdate {
-            stripe_invoice_id: invoice.id,
+            stripe_invoice_id: invoice.id.clone(),
             status,
-            pay_url: invoice.hosted_invoice_url,
+            pay_url: invoice.hosted_invoice_url.clone(),
             amounts,
-            payment_intent: invoice.payment_intent,
+            payment_intent: invoice.payment_intent.clone(),
             failure,
             fetched_at,
         };
-        self.billing
-            .apply_tenant_invoice(scope, &update, Some(&event.id))
-            .await?;
+        match contract {
+            Some(contract) => {
+                let record = contract_invoice(&contract, &invoice, status, fetched_at);
+                let paid_through = invoice.period_end.filter(|_| status == InvoiceStatus::Paid);
+                self.contracts
+                    .apply_contract_invoice(
+                        scope,
+                        contract.id,
+                        record.as_ref(),
+                        &update,
+                        paid_through,
+                        Some(&event.id),
+                    )
+                    .await?;
+            }
+            None => {
+                self.billing
+                    .apply_tenant_invoice(scope, &update, Some(&event.id))
+                    .await?;
+            }
+        }
         Ok(())
+    }
+
+    /// The contract that a connected account's subscription bills, linking it first when its
+    /// create answer was lost (its metadata names the contract); `None` when it is not ours.
+    async fn contract_of(
+        &self,
+        scope: &TenantScope,
+        account: &StripeAccountId,
+        subscription: &StripeSubscriptionId,
+    ) -> Result<Option<TenantContract>, SyncError> {
+        if let Some(contract) = self
+            .contracts
+            .contract_by_subscription(scope, subscription)
+            .await?
+        {
+            return Ok(Some(contract));
+        }
+        let fetched_at = self.clock.now();
+        let snapshot = self
+            .connect
+            .on_account(account)
+            .subscription(subscription)
+            .await?;
+        let state = ContractState::of(&snapshot, fetched_at);
+        if state.contract.is_none() {
+            return Ok(None);
+        }
+        self.contracts
+            .apply_contract_state(scope, &state, None)
+            .await?;
+        Ok(self
+            .contracts
+            .contract_by_subscription(scope, subscription)
+            .await?)
+    }
+}
+
+/// The fee Stripe takes of a subscription invoice under `application_fee_percent` (bps / 100),
+/// rounded to the nearest minor unit, half away from zero.
+fn percent_fee(total: i64, bps: u32) -> i64 {
+    let scaled = i128::from(total) * i128::from(bps);
+    ((scaled + 5_000 * scaled.signum()) / 10_000) as i64
+}
+
+/// The tenant invoice record of a contract's invoice, as Stripe made it; `None` for an invoice
+/// of nothing to pay (a record's total is positive).
+fn contract_invoice(
+    contract: &TenantContract,
+    invoice: &ConnectedInvoice,
+    status: InvoiceStatus,
+    now: time::OffsetDateTime,
+) -> Option<TenantInvoice> {
+    (invoice.total > 0).then(|| TenantInvoice {
+        id: TenantInvoiceId::new(),
+        tenant_id: contract.tenant_id,
+        customer_id: contract.customer_id,
+        currency: invoice.currency.clone(),
+        lines: invoice.lines.clone(),
+        total: invoice.total,
+        days_until_due: contract.days_until_due,
+        status,
+        application_fee: Some(percent_fee(invoice.total, contract.application_fee_bps)),
+        stripe_invoice_id: Some(invoice.id.clone()),
+        pay_url: invoice.hosted_invoice_url.clone(),
+        amounts: None,
+        failure: None,
+        payment_intent: None,
+        contract_id: Some(contract.id),
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_fee;
+
+    #[test]
+    fn a_percent_fee_rounds_to_the_nearest_minor_unit() {
+        assert_eq!(percent_fee(10_000, 250), 250);
+        assert_eq!(percent_fee(20_000, 250), 500);
+        assert_eq!(percent_fee(1_020, 250), 26, "25.5 rounds up");
+        assert_eq!(percent_fee(1_019, 250), 25);
+        assert_eq!(percent_fee(0, 250), 0);
     }
 }

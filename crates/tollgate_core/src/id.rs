@@ -87,6 +87,11 @@ uuid_id!(
     /// A refund of a tenant's paid invoice, ours; the connected account's refund is beside it.
     TenantRefundId
 );
+uuid_id!(
+    /// A tenant's recurring contract with a customer, ours; the connected account's
+    /// subscription is beside it.
+    TenantContractId
+);
 
 #[cfg(test)]
 mod tests {

@@ -34,18 +34,19 @@ pub mod subscription;
 pub mod sync;
 pub mod tenant;
 pub mod tenant_billing;
+pub mod tenant_contracts;
 pub mod token;
 pub mod usage;
 
 pub use clock::{Clock, SystemClock};
 pub use email::Email;
 pub use id::{
-    ApiKeyId, AuditId, EntryId, MentorId, PaymentId, RefundId, TenantCustomerId, TenantId,
-    TenantInvoiceId, TenantRefundId, UserId,
+    ApiKeyId, AuditId, EntryId, MentorId, PaymentId, RefundId, TenantContractId, TenantCustomerId,
+    TenantId, TenantInvoiceId, TenantRefundId, UserId,
 };
 pub use secret::Secret;
 pub use store::{
     AccountStore, ApiKeyStore, AuditStore, BillingStore, ConsoleStore, CouponStore, HealthStore,
     InboxStore, LedgerStore, MentorStore, OutboxStore, PaymentStore, SessionStore, Store,
-    StoreError, TenantBillingStore, TenantStore,
+    StoreError, TenantBillingStore, TenantContractStore, TenantStore,
 };

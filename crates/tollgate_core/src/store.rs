@@ -21,15 +21,16 @@ use crate::payment::{
 };
 use crate::stripe::{
     CheckoutSessionId, StripeAccountId, StripeCustomerId, StripeEventId, StripePaymentIntentId,
-    StripeRefundId,
+    StripeRefundId, StripeSubscriptionId,
 };
 use crate::subscription::Subscription;
 use crate::tenant::{Tenant, TenantScope};
 use crate::tenant_billing::{InvoiceUpdate, TenantCustomer, TenantInvoice, TenantRefund};
+use crate::tenant_contracts::{ContractState, TenantContract};
 use crate::usage::{Consumption, UsageRequest};
 use crate::{
-    ApiKeyId, Email, EntryId, MentorId, PaymentId, RefundId, TenantCustomerId, TenantId,
-    TenantInvoiceId, TenantRefundId, UserId,
+    ApiKeyId, Email, EntryId, MentorId, PaymentId, RefundId, TenantContractId, TenantCustomerId,
+    TenantId, TenantInvoiceId, TenantRefundId, UserId,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -567,6 +568,81 @@ pub trait TenantStore: Send + Sync {
         audit: &AuditEntry,
         event: Option<&StripeEventId>,
     ) -> Result<(), StoreError>;
+
+    /// Test mode: the test clock the tenant's customers live on, if one was made.
+    async fn tenant_test_clock(&self, scope: &TenantScope) -> Result<Option<String>, StoreError>;
+
+    /// Records the tenant's test clock; the first one stored stays, and is returned.
+    async fn set_tenant_test_clock(
+        &self,
+        scope: &TenantScope,
+        clock: &str,
+    ) -> Result<String, StoreError>;
+
+    /// Every tenant's test clock with its account, for the platform admin's time travel.
+    async fn tenant_test_clocks(&self) -> Result<Vec<(StripeAccountId, String)>, StoreError>;
+}
+
+/// A tenant's recurring contracts (seed 003), every method under the tenant's scope.
+#[async_trait]
+pub trait TenantContractStore: Send + Sync {
+    /// Inserts a pending contract; a conflict when the customer is not the tenant's.
+    async fn insert_contract(
+        &self,
+        scope: &TenantScope,
+        contract: &TenantContract,
+    ) -> Result<(), StoreError>;
+
+    async fn contract(
+        &self,
+        scope: &TenantScope,
+        id: TenantContractId,
+    ) -> Result<Option<TenantContract>, StoreError>;
+
+    async fn contracts(
+        &self,
+        scope: &TenantScope,
+        page: Page<TenantContractId>,
+    ) -> Result<Vec<TenantContract>, StoreError>;
+
+    /// The contract of the connected account's subscription, if it is one of ours.
+    async fn contract_by_subscription(
+        &self,
+        scope: &TenantScope,
+        subscription: &StripeSubscriptionId,
+    ) -> Result<Option<TenantContract>, StoreError>;
+
+    /// Removes a contract Stripe refused to create (still pending, so nothing refers to it).
+    async fn delete_pending_contract(
+        &self,
+        scope: &TenantScope,
+        id: TenantContractId,
+    ) -> Result<(), StoreError>;
+
+    /// Applies Stripe's state of the subscription to its contract (found by the subscription,
+    /// or by `state.contract` while unlinked, which links it), unless a later fetch is stored
+    /// or the contract is canceled; settles `event` in the same transaction. Returns whether
+    /// it wrote.
+    async fn apply_contract_state(
+        &self,
+        scope: &TenantScope,
+        state: &ContractState,
+        event: Option<&StripeEventId>,
+    ) -> Result<bool, StoreError>;
+
+    /// One of the contract's invoices, in one transaction: inserts its record the first time
+    /// (`record`, none for an invoice of nothing to pay), applies Stripe's state to it, moves
+    /// the contract's paid-through date forward to `paid_through` (never back), and settles
+    /// `event`.
+    async fn apply_contract_invoice(
+        &self,
+        scope: &TenantScope,
+        contract: TenantContractId,
+        record: Option<&TenantInvoice>,
+        update: &InvoiceUpdate,
+        paid_through: Option<OffsetDateTime>,
+        event: Option<&StripeEventId>,
+    ) -> Result<(), StoreError>;
 }
 
 /// A tenant's customers and invoices (seed 003), every method under the tenant's scope.
@@ -712,4 +788,5 @@ sum_of_roles!(
     ConsoleStore,
     TenantStore,
     TenantBillingStore,
+    TenantContractStore,
 );

@@ -16,7 +16,7 @@ use crate::connect::{
     NewConnectedAccount, Requirements,
 };
 use crate::fee::{FeePolicy, FeePolicyError};
-use crate::store::{Page, StoreError, TenantBillingStore, TenantStore};
+use crate::store::{Page, StoreError, TenantBillingStore, TenantContractStore, TenantStore};
 use crate::stripe::{StripeAccountId, StripeError};
 use crate::{AccountStore, Clock, Email, Secret, TenantId, password};
 
@@ -139,6 +139,10 @@ pub enum TenantError {
     UnknownInvoice,
     #[error(transparent)]
     Invoice(crate::tenant_billing::InvoiceRequestError),
+    #[error("no such contract")]
+    UnknownContract,
+    #[error(transparent)]
+    Contract(crate::tenant_contracts::ContractRequestError),
     #[error("password is required: invitations by email are not built yet")]
     PasswordRequired,
     #[error(transparent)]
@@ -170,11 +174,16 @@ pub struct Tenants<'a> {
     pub store: &'a dyn TenantStore,
     /// The tenants' customers and invoices.
     pub billing: &'a dyn TenantBillingStore,
+    /// The tenants' recurring contracts.
+    pub contracts: &'a dyn TenantContractStore,
     pub accounts: &'a dyn AccountStore,
     pub connect: &'a dyn ConnectApi,
     pub clock: &'a dyn Clock,
     /// Express unless the platform configured Standard accounts.
     pub account_kind: AccountKind,
+    /// Test mode with a platform test clock: each tenant's customers live on a test clock of
+    /// its connected account (Stripe's clocks are per account), advanced with the platform's.
+    pub test_clocks: bool,
 }
 
 impl Tenants<'_> {

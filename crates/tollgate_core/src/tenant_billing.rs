@@ -13,7 +13,7 @@ use crate::stripe::{
     NewStripeRefund, StripeCustomerId, StripeInvoiceId, StripePaymentIntentId, StripeRefundId,
 };
 use crate::tenant::{TenantError, TenantScope, Tenants, ready_to_charge};
-use crate::{Email, TenantCustomerId, TenantId, TenantInvoiceId, TenantRefundId};
+use crate::{Email, TenantContractId, TenantCustomerId, TenantId, TenantInvoiceId, TenantRefundId};
 
 /// Stripe's ceiling on one amount in a two-decimal currency (99,999,999 minor units).
 pub const MAX_AMOUNT: i64 = 99_999_999;
@@ -91,6 +91,8 @@ pub struct TenantInvoice {
     pub failure: Option<String>,
     /// The payment that paid it, once paid (what a refund refunds).
     pub payment_intent: Option<StripePaymentIntentId>,
+    /// The recurring contract that billed it; `None` for a one-off invoice.
+    pub contract_id: Option<TenantContractId>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -192,6 +194,7 @@ impl Tenants<'_> {
         }
         let tenant = self.tenant(scope).await?;
         let account = ready_to_charge(&tenant)?;
+        let test_clock = self.test_clock_of(scope, &account).await?;
         let stripe_customer_id = self
             .connect
             .create_connected_customer(
@@ -204,6 +207,7 @@ impl Tenants<'_> {
                         tenant.id,
                         crate::token::hash(email.as_str())
                     ),
+                    test_clock,
                 },
             )
             .await?;
@@ -220,6 +224,31 @@ impl Tenants<'_> {
             .billing
             .insert_tenant_customer(scope, &customer)
             .await?)
+    }
+
+    /// Test mode with time travel on: the tenant's test clock on its connected account, made
+    /// the first time (one per tenant, whatever races: the key comes from the tenant).
+    async fn test_clock_of(
+        &self,
+        scope: &TenantScope,
+        account: &crate::stripe::StripeAccountId,
+    ) -> Result<Option<String>, TenantError> {
+        if !self.test_clocks {
+            return Ok(None);
+        }
+        if let Some(clock) = self.store.tenant_test_clock(scope).await? {
+            return Ok(Some(clock));
+        }
+        let clock = self
+            .connect
+            .on_account(account)
+            .create_test_clock(
+                self.clock.now(),
+                "tollgate tenant",
+                &format!("tollgate-tenant-clock-{}", scope.tenant_id()),
+            )
+            .await?;
+        Ok(Some(self.store.set_tenant_test_clock(scope, &clock).await?))
     }
 
     pub async fn customers(
@@ -265,6 +294,7 @@ impl Tenants<'_> {
             amounts: None,
             failure: None,
             payment_intent: None,
+            contract_id: None,
             created_at: now,
             updated_at: now,
         };

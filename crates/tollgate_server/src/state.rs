@@ -139,10 +139,12 @@ impl AppState {
         Tenants {
             store: self.store.as_ref(),
             billing: self.store.as_ref(),
+            contracts: self.store.as_ref(),
             accounts: self.store.as_ref(),
             connect: self.connect.as_ref(),
             clock: self.clock.as_ref(),
             account_kind: self.config.connect.account_kind(),
+            test_clocks: self.test_clock.is_some(),
         }
     }
 

@@ -151,6 +151,11 @@ pub fn migrator(backend: Backend) -> Migrator {
                 "api key scopes",
                 include_str!("../migrations/0011_api_key_scopes.sql"),
             ),
+            migration(
+                12,
+                "tenant contracts",
+                include_str!("../migrations/0012_tenant_contracts.sql"),
+            ),
         ]),
         ignore_missing: false,
         // Several instances starting at once on one PostgreSQL take an advisory lock in turn.

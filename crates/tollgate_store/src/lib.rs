@@ -18,6 +18,7 @@ mod outbox;
 mod payments;
 mod sessions;
 mod tenant_billing;
+mod tenant_contracts;
 mod tenant_scope;
 mod tenants;
 mod users;

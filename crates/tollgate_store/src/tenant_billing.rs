@@ -15,7 +15,8 @@ use tollgate_core::tenant_billing::{
     InvoiceStatus, InvoiceUpdate, TenantCustomer, TenantInvoice, TenantRefund,
 };
 use tollgate_core::{
-    Email, StoreError, TenantCustomerId, TenantId, TenantInvoiceId, TenantRefundId,
+    Email, StoreError, TenantContractId, TenantCustomerId, TenantId, TenantInvoiceId,
+    TenantRefundId,
 };
 
 use crate::SqlStore;
@@ -24,7 +25,7 @@ use crate::columns::{db_error, get, get_time, millis, parse};
 const CUSTOMER_COLUMNS: &str = "id, tenant_id, email, name, stripe_customer_id, created_at";
 const INVOICE_COLUMNS: &str = "id, tenant_id, customer_id, currency, lines, total, days_until_due, \
      status, application_fee, stripe_invoice_id, pay_url, amount_gross, amount_stripe_fee, \
-     amount_application_fee, amount_net, failure, payment_intent, created_at, updated_at";
+     amount_application_fee, amount_net, failure, payment_intent, contract_id, created_at, updated_at";
 const REFUND_COLUMNS: &str = "id, tenant_id, invoice_id, amount, refund_application_fee, status, stripe_refund_id, created_at";
 
 fn refund_from_row(row: &AnyRow) -> Result<TenantRefund, StoreError> {
@@ -65,7 +66,7 @@ fn customer_from_row(row: &AnyRow) -> Result<TenantCustomer, StoreError> {
     })
 }
 
-fn invoice_from_row(row: &AnyRow) -> Result<TenantInvoice, StoreError> {
+pub(crate) fn invoice_from_row(row: &AnyRow) -> Result<TenantInvoice, StoreError> {
     let lines: String = get(row, "lines")?;
     let lines: Vec<InvoiceLine> = serde_json::from_str(&lines)
         .map_err(|e| StoreError::Corrupt(format!("column lines: {e}")))?;
@@ -107,12 +108,16 @@ fn invoice_from_row(row: &AnyRow) -> Result<TenantInvoice, StoreError> {
             .map(|id| StripePaymentIntentId::parse(&id))
             .transpose()
             .map_err(|_| StoreError::Corrupt("column payment_intent: not an intent id".into()))?,
+        contract_id: get::<Option<String>>(row, "contract_id")?
+            .map(|id| TenantContractId::parse(&id))
+            .transpose()
+            .map_err(|_| StoreError::Corrupt("column contract_id: not a contract id".into()))?,
         created_at: get_time(row, "created_at")?,
         updated_at: get_time(row, "updated_at")?,
     })
 }
 
-fn tenant(scope: &TenantScope) -> String {
+pub(crate) fn tenant(scope: &TenantScope) -> String {
     scope.tenant_id().to_string()
 }
 
@@ -120,9 +125,45 @@ fn tenant(scope: &TenantScope) -> String {
 const REFUNDED: &str = "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM tenant_refunds \
      WHERE tenant_id = $1 AND invoice_id = $2 AND status IN ('pending', 'succeeded')";
 
+/// Applies Stripe's state of an invoice to its record within `tx`: newer fetches win, and a
+/// final status (paid, void) is never left. Returns whether it wrote.
+pub(crate) async fn apply_invoice_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    scope: &TenantScope,
+    update: &InvoiceUpdate,
+) -> Result<bool, StoreError> {
+    let amounts = update.amounts;
+    Ok(sqlx::query(
+        "UPDATE tenant_invoices SET status = $1, pay_url = COALESCE($2, pay_url), \
+         amount_gross = COALESCE($3, amount_gross), amount_stripe_fee = COALESCE($4, amount_stripe_fee), \
+         amount_application_fee = COALESCE($5, amount_application_fee), \
+         amount_net = COALESCE($6, amount_net), failure = COALESCE($7, failure), \
+         payment_intent = COALESCE($11, payment_intent), \
+         synced_at = $8, updated_at = $8 \
+         WHERE tenant_id = $9 AND stripe_invoice_id = $10 \
+         AND status NOT IN ('paid', 'void') AND (synced_at IS NULL OR synced_at <= $8)",
+    )
+    .bind(update.status.as_str())
+    .bind(update.pay_url.clone())
+    .bind(amounts.map(|a| a.gross))
+    .bind(amounts.map(|a| a.stripe_fee))
+    .bind(amounts.map(|a| a.application_fee))
+    .bind(amounts.map(|a| a.net))
+    .bind(update.failure.clone())
+    .bind(millis(update.fetched_at))
+    .bind(tenant(scope))
+    .bind(update.stripe_invoice_id.as_str())
+    .bind(update.payment_intent.as_ref().map(|p| p.as_str().to_string()))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?
+    .rows_affected()
+        > 0)
+}
+
 impl SqlStore {
     /// At most one of the tenant's rows: `sql` filters on `tenant_id = $1` and binds `key` as `$2`.
-    async fn tenant_row(
+    pub(crate) async fn tenant_row(
         &self,
         scope: &TenantScope,
         sql: &str,
@@ -140,7 +181,7 @@ impl SqlStore {
     }
 
     /// One keyset page of a tenant's rows, newest first, below the previous page's last id.
-    async fn tenant_page(
+    pub(crate) async fn tenant_page(
         &self,
         table: &str,
         columns: &str,
@@ -365,35 +406,8 @@ impl TenantBillingStore for SqlStore {
         if event.is_some() {
             self.fold_journal().await?;
         }
-        let amounts = update.amounts;
         let mut tx = self.scoped(&self.write, scope).await?;
-        // Newer fetches win; a final status (paid, void) is never left.
-        let written = sqlx::query(
-            "UPDATE tenant_invoices SET status = $1, pay_url = COALESCE($2, pay_url), \
-             amount_gross = COALESCE($3, amount_gross), amount_stripe_fee = COALESCE($4, amount_stripe_fee), \
-             amount_application_fee = COALESCE($5, amount_application_fee), \
-             amount_net = COALESCE($6, amount_net), failure = COALESCE($7, failure), \
-             payment_intent = COALESCE($11, payment_intent), \
-             synced_at = $8, updated_at = $8 \
-             WHERE tenant_id = $9 AND stripe_invoice_id = $10 \
-             AND status NOT IN ('paid', 'void') AND (synced_at IS NULL OR synced_at <= $8)",
-        )
-        .bind(update.status.as_str())
-        .bind(update.pay_url.clone())
-        .bind(amounts.map(|a| a.gross))
-        .bind(amounts.map(|a| a.stripe_fee))
-        .bind(amounts.map(|a| a.application_fee))
-        .bind(amounts.map(|a| a.net))
-        .bind(update.failure.clone())
-        .bind(millis(update.fetched_at))
-        .bind(tenant(scope))
-        .bind(update.stripe_invoice_id.as_str())
-        .bind(update.payment_intent.as_ref().map(|p| p.as_str().to_string()))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?
-        .rows_affected()
-            > 0;
+        let written = apply_invoice_in(&mut tx, scope, update).await?;
         if let Some(event) = event {
             crate::inbox::mark_processed(&mut tx, event, update.fetched_at).await?;
         }

@@ -36,7 +36,7 @@ BEGIN
             WITH CHECK (id = current_setting('tollgate.tenant_id', true));
     END IF;
     -- Every table with a tenant_id column: one policy each, the same rule.
-    FOR scoped IN SELECT unnest(ARRAY['tenant_customers', 'tenant_invoices', 'tenant_refunds']) LOOP
+    FOR scoped IN SELECT unnest(ARRAY['tenant_customers', 'tenant_invoices', 'tenant_refunds', 'tenant_contracts']) LOOP
         EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I TO tollgate_tenant', scoped);
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', scoped);
         IF NOT EXISTS (SELECT 1 FROM pg_policies WHERE policyname = 'tollgate_tenant_rows' AND tablename = scoped) THEN
@@ -47,6 +47,8 @@ BEGIN
                 scoped);
         END IF;
     END LOOP;
+    -- A contract Stripe refused to create is removed while still pending.
+    GRANT DELETE ON tenant_contracts TO tollgate_tenant;
 END
 $setup$;
 "#;

@@ -323,4 +323,57 @@ impl TenantStore for SqlStore {
         }
         tx.commit().await.map_err(db_error)
     }
+
+    async fn tenant_test_clock(&self, scope: &TenantScope) -> Result<Option<String>, StoreError> {
+        let mut tx = self.scoped(&self.read, scope).await?;
+        let clock: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT test_clock FROM tenants WHERE id = $1")
+                .bind(scope.tenant_id().to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(clock.and_then(|(clock,)| clock))
+    }
+
+    async fn set_tenant_test_clock(
+        &self,
+        scope: &TenantScope,
+        clock: &str,
+    ) -> Result<String, StoreError> {
+        let mut tx = self.scoped(&self.write, scope).await?;
+        sqlx::query("UPDATE tenants SET test_clock = COALESCE(test_clock, $1) WHERE id = $2")
+            .bind(clock)
+            .bind(scope.tenant_id().to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let (stored,): (Option<String>,) =
+            sqlx::query_as("SELECT test_clock FROM tenants WHERE id = $1")
+                .bind(scope.tenant_id().to_string())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        stored.ok_or_else(|| StoreError::Corrupt("a test clock stored and gone".into()))
+    }
+
+    async fn tenant_test_clocks(&self) -> Result<Vec<(StripeAccountId, String)>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT stripe_account_id, test_clock FROM tenants \
+             WHERE test_clock IS NOT NULL AND stripe_account_id IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_error)?;
+        rows.into_iter()
+            .map(|(account, clock)| {
+                StripeAccountId::parse(&account)
+                    .map(|account| (account, clock))
+                    .map_err(|_| {
+                        StoreError::Corrupt("column stripe_account_id: not an account id".into())
+                    })
+            })
+            .collect()
+    }
 }

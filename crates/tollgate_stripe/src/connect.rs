@@ -10,6 +10,10 @@ use stripe_billing::invoice::{
     RetrieveInvoice, SendInvoiceInvoice, VoidInvoiceInvoice,
 };
 use stripe_billing::invoice_item::CreateInvoiceItem;
+use stripe_billing::subscription::{
+    CreateSubscription, CreateSubscriptionCancelAt, CreateSubscriptionItems, RetrieveSubscription,
+    UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionProrationBehavior,
+};
 use stripe_connect::account::{
     CreateAccount, CreateAccountBusinessProfile, CreateAccountCapabilities,
     CreateAccountCapabilitiesCardPayments, CreateAccountCapabilitiesTransfers, CreateAccountType,
@@ -19,19 +23,23 @@ use stripe_connect::account_link::{CreateAccountLink, CreateAccountLinkType};
 use stripe_connect::login_link::CreateAccountLoginLink;
 use stripe_core::customer::CreateCustomer;
 use stripe_core::payment_intent::RetrievePaymentIntent;
-use stripe_shared::{Account, Invoice, InvoiceCollectionMethod};
+use stripe_product::price::{CreatePrice, CreatePriceRecurring, CreatePriceRecurringInterval};
+use stripe_product::product::CreateProduct;
+use stripe_shared::{Account, Invoice, InvoiceCollectionMethod, SubscriptionCollectionMethod};
 use tollgate_core::connect::{
-    AccountKind, AccountSnapshot, ChargeAmounts, ConnectApi, ConnectedInvoice, HostedLink,
-    LinkKind, NewAccountLink, NewConnectedAccount, NewConnectedCustomer, NewConnectedInvoice,
-    Requirements,
+    AccountKind, AccountSnapshot, ChargeAmounts, ConnectApi, ConnectedInvoice, ContractChange,
+    HostedLink, InvoiceLine, LinkKind, NewAccountLink, NewConnectedAccount, NewConnectedCustomer,
+    NewConnectedInvoice, NewContractSubscription, Requirements,
 };
 use tollgate_core::stripe::{
     StripeAccountId, StripeApi, StripeCustomerId, StripeError, StripeInvoiceId,
-    StripePaymentIntentId,
+    StripePaymentIntentId, StripeSubscriptionId, SubscriptionSnapshot,
 };
+use tollgate_core::tenant_contracts::CONTRACT_METADATA;
 
 use crate::client::{Key, StripeClient, currency_of};
 use crate::error::unexpected;
+use crate::mapping;
 
 fn snapshot(account: Account) -> Result<AccountSnapshot, StripeError> {
     let id = StripeAccountId::parse(account.id.as_str())
@@ -98,7 +106,49 @@ fn connected_invoice(invoice: Invoice) -> Result<ConnectedInvoice, StripeError> 
             .as_ref()
             .and_then(|m| m.get(TENANT_INVOICE).cloned()),
         attempt_count: i64::try_from(invoice.attempt_count).unwrap_or(i64::MAX),
+        subscription: invoice
+            .parent
+            .as_ref()
+            .and_then(|parent| parent.subscription_details.as_ref())
+            .map(|details| {
+                StripeSubscriptionId::parse(details.subscription.id().as_str())
+                    .map_err(|_| unexpected("a malformed subscription id"))
+            })
+            .transpose()?,
+        total: invoice.total,
+        lines: invoice
+            .lines
+            .data
+            .iter()
+            .map(|line| InvoiceLine {
+                description: line.description.clone().unwrap_or_default(),
+                unit_amount: line.amount,
+                quantity: 1,
+            })
+            .collect(),
+        period_end: invoice
+            .lines
+            .data
+            .iter()
+            .map(|line| line.period.end)
+            .max()
+            .map(mapping::timestamp)
+            .transpose()?,
     })
+}
+
+fn recurring(interval: &str) -> Result<CreatePriceRecurring, StripeError> {
+    let interval = match interval {
+        "month" => CreatePriceRecurringInterval::Month,
+        "year" => CreatePriceRecurringInterval::Year,
+        other => {
+            return Err(StripeError::InvalidRequest {
+                param: Some("recurring[interval]".to_owned()),
+                message: format!("a contract is billed by month or year, not {other:?}"),
+            });
+        }
+    };
+    Ok(CreatePriceRecurring::new(interval))
 }
 
 /// The invoice's payments are included only when asked for (API 2025-03-31.basil).
@@ -212,6 +262,9 @@ impl ConnectApi for StripeClient {
         let mut create = CreateCustomer::new().email(request.email.as_str());
         if let Some(name) = &request.name {
             create = create.name(name.as_str());
+        }
+        if let Some(clock) = &request.test_clock {
+            create = create.test_clock(clock.as_str());
         }
         let customer = self
             .as_account(account)
@@ -361,6 +414,110 @@ impl ConnectApi for StripeClient {
             application_fee: part("application_fee"),
             net: transaction.net,
         }))
+    }
+
+    async fn create_contract_subscription(
+        &self,
+        account: &StripeAccountId,
+        request: &NewContractSubscription,
+    ) -> Result<SubscriptionSnapshot, StripeError> {
+        let client = self.as_account(account);
+        let key = |step: &str| format!("{}-{step}", request.idempotency_key);
+        let contract =
+            HashMap::from([(CONTRACT_METADATA.to_owned(), request.contract.to_string())]);
+        let product = client
+            .send(
+                "product.create",
+                &CreateProduct::new(request.description.as_str()).metadata(contract.clone()),
+                Key::Given(&key("product")),
+            )
+            .await?;
+        let price = client
+            .send(
+                "price.create",
+                &CreatePrice::new(currency_of(&request.currency))
+                    .product(product.id.as_str())
+                    .unit_amount(request.unit_amount)
+                    .recurring(recurring(request.interval)?),
+                Key::Given(&key(&format!("price-{}", request.unit_amount))),
+            )
+            .await?;
+        let mut item = CreateSubscriptionItems::new();
+        item.price = Some(price.id.to_string());
+        item.quantity = Some(request.quantity);
+        let mut create = CreateSubscription::new()
+            .customer(request.customer.as_str())
+            .items(vec![item])
+            .collection_method(SubscriptionCollectionMethod::SendInvoice)
+            .days_until_due(request.days_until_due)
+            .metadata(contract);
+        if request.application_fee_bps > 0 {
+            create = create.application_fee_percent(f64::from(request.application_fee_bps) / 100.0);
+        }
+        if let Some(ends_at) = request.ends_at {
+            create = create.cancel_at(CreateSubscriptionCancelAt::Timestamp(
+                ends_at.unix_timestamp(),
+            ));
+        }
+        let sub = client
+            .send(
+                "subscription.create",
+                &create,
+                Key::Given(&key("subscription")),
+            )
+            .await?;
+        mapping::subscription(sub)
+    }
+
+    async fn change_contract_subscription(
+        &self,
+        account: &StripeAccountId,
+        change: &ContractChange,
+    ) -> Result<SubscriptionSnapshot, StripeError> {
+        let client = self.as_account(account);
+        let current = client
+            .send(
+                "subscription.retrieve",
+                &RetrieveSubscription::new(change.subscription.as_str()),
+                Key::None,
+            )
+            .await?;
+        let item = current
+            .items
+            .data
+            .first()
+            .ok_or_else(|| unexpected("a subscription without items"))?;
+        let price = if item.price.unit_amount == Some(change.unit_amount) {
+            item.price.id.to_string()
+        } else {
+            client
+                .send(
+                    "price.create",
+                    &CreatePrice::new(currency_of(&change.currency))
+                        .product(item.price.product.id().as_str())
+                        .unit_amount(change.unit_amount)
+                        .recurring(recurring(change.interval)?),
+                    Key::Given(&change.idempotency_key),
+                )
+                .await?
+                .id
+                .to_string()
+        };
+        let mut moved = UpdateSubscriptionItems::new();
+        moved.id = Some(item.id.to_string());
+        moved.price = Some(price);
+        moved.quantity = Some(change.quantity);
+        // Setting values is idempotent: a retry asks for the same state again.
+        let sub = client
+            .send(
+                "subscription.update",
+                &UpdateSubscription::new(change.subscription.as_str())
+                    .items(vec![moved])
+                    .proration_behavior(UpdateSubscriptionProrationBehavior::CreateProrations),
+                Key::Fresh,
+            )
+            .await?;
+        mapping::subscription(sub)
     }
 
     fn on_account(&self, account: &StripeAccountId) -> Arc<dyn StripeApi> {

@@ -268,7 +268,7 @@ fn id<T, E>(
     parse(text).map_err(|_| unexpected(&format!("a malformed {what}")))
 }
 
-fn timestamp(unix: i64) -> Result<OffsetDateTime, StripeError> {
+pub(crate) fn timestamp(unix: i64) -> Result<OffsetDateTime, StripeError> {
     OffsetDateTime::from_unix_timestamp(unix).map_err(|_| unexpected("a timestamp out of range"))
 }
 

@@ -74,6 +74,7 @@ error_codes! {
     ConnectAccountNotReady = "connect_account_not_ready", CONFLICT;
     TenantDeauthorized = "tenant_deauthorized", CONFLICT;
     InvoiceWrongStatus = "invoice_wrong_status", CONFLICT;
+    ContractWrongStatus = "contract_wrong_status", CONFLICT;
     // Webhooks.
     SignatureMissing = "signature_missing", BAD_REQUEST;
     SignatureMalformed = "signature_malformed", BAD_REQUEST;

@@ -169,6 +169,25 @@ impl From<tollgate_core::tenant::TenantError> for ApiError {
                 };
                 ApiError::invalid_field(field, message)
             }
+            TenantError::UnknownContract => ApiError::NotFound,
+            TenantError::Contract(e) => {
+                use tollgate_core::tenant_contracts::ContractRequestError as E;
+                let field = match e {
+                    E::UnknownCustomer => "customer_id",
+                    E::Description => "description",
+                    E::Currency => "currency",
+                    E::UnitAmount | E::Total => "unit_amount",
+                    E::Interval => "interval",
+                    E::Quantity => "quantity",
+                    E::DaysUntilDue => "days_until_due",
+                    E::EndsAt => "ends_at",
+                    E::NothingToChange => "quantity",
+                    E::WrongStatus(..) => {
+                        return ApiError::coded(ErrorCode::ContractWrongStatus, message);
+                    }
+                };
+                ApiError::invalid_field(field, message)
+            }
             TenantError::UnknownTenant => ApiError::NotFound,
             TenantError::NoAccount => ApiError::Coded {
                 code: ErrorCode::ConnectAccountMissing,

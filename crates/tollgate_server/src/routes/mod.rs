@@ -12,6 +12,7 @@ mod health;
 mod seed;
 mod setup;
 mod tenant_billing;
+mod tenant_contracts;
 mod tenants;
 mod test_clock;
 mod webhook;
@@ -111,6 +112,18 @@ fn router(state: AppState) -> Router {
             post(tenant_billing::void_invoice),
         )
         .route("/api/v1/tenant/refunds", post(tenant_billing::refund))
+        .route(
+            "/api/v1/tenant/contracts",
+            get(tenant_contracts::list).post(tenant_contracts::create),
+        )
+        .route(
+            "/api/v1/tenant/contracts/{id}",
+            get(tenant_contracts::show).patch(tenant_contracts::change),
+        )
+        .route(
+            "/api/v1/tenant/contracts/{id}/cancel",
+            post(tenant_contracts::cancel),
+        )
         .route("/api/stripe/connect/create", post(connect::seed_create))
         .route("/api/stripe/connect/status", get(connect::status))
         .route("/api/v1/admin/events", get(events::list))

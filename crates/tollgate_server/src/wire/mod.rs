@@ -12,6 +12,7 @@ mod console;
 mod credits;
 mod seed;
 mod tenant_billing;
+mod tenant_contracts;
 
 pub use account::{ApiKeyBody, EndedBody, SessionBody, UserBody};
 pub use billing::{
@@ -32,6 +33,7 @@ pub use seed::{SeedSessionBody, SeedSubscriptionBody, SessionAnswer, Subscriptio
 pub use tenant_billing::{
     TenantCustomerBody, TenantInvoiceBody, TenantInvoiceDetailBody, TenantRefundBody,
 };
+pub use tenant_contracts::TenantContractBody;
 
 use serde::Serialize;
 
@@ -62,6 +64,8 @@ pub struct LinkBody<'a> {
 pub struct TestClockBody<'a> {
     pub test_clock: &'a str,
     pub frozen_time: i64,
+    /// How many tenants' test clocks (on their connected accounts) moved with it.
+    pub tenant_clocks: usize,
 }
 
 /// `{replayed}`: how many events were queued again.

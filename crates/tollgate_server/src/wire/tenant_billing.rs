@@ -42,6 +42,8 @@ pub struct TenantInvoiceBody<'a> {
     /// From the charge's balance transaction, once paid: `{gross, stripe_fee, application_fee, net}`.
     amounts: Option<ChargeAmounts>,
     failure: Option<&'a str>,
+    /// The recurring contract that billed it; `null` for a one-off invoice.
+    contract_id: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     created_at: time::OffsetDateTime,
 }
@@ -61,6 +63,7 @@ impl<'a> TenantInvoiceBody<'a> {
             pay_url: invoice.pay_url.as_deref(),
             amounts: invoice.amounts,
             failure: invoice.failure.as_deref(),
+            contract_id: invoice.contract_id.map(|id| id.to_string()),
             created_at: invoice.created_at,
         }
     }

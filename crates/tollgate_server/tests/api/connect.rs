@@ -11,7 +11,7 @@ use crate::support::{
     PASSWORD, TestApp, admin, browser, error_of, eventually, now_unix, statuses_at_once,
 };
 
-const TEST_CONNECT_SECRET: &str = "whsec_tests_know_the_connect_one";
+pub(crate) const TEST_CONNECT_SECRET: &str = "whsec_tests_know_the_connect_one";
 
 /// SQLite, PostgreSQL, and PostgreSQL with row-level security on: every journey below holds
 /// with the database's second wall up as well as without it.
@@ -40,7 +40,7 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
-    async fn post(&self, app: &TestApp, path: &str, body: Value) -> reqwest::Response {
+    pub(crate) async fn post(&self, app: &TestApp, path: &str, body: Value) -> reqwest::Response {
         self.client
             .post(app.url(path))
             .header("x-csrf-token", &self.csrf)
@@ -50,7 +50,7 @@ impl Caller {
             .expect("post")
     }
 
-    async fn get(&self, app: &TestApp, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, app: &TestApp, path: &str) -> reqwest::Response {
         self.client.get(app.url(path)).send().await.expect("get")
     }
 }
@@ -566,7 +566,7 @@ pub(crate) async fn onboarded_tenant(
 }
 
 /// Pays a hosted invoice page with a test card; returns the page's status.
-async fn pay_invoice(pay_url: &str, card: &str) -> StatusCode {
+pub(crate) async fn pay_invoice(pay_url: &str, card: &str) -> StatusCode {
     browser()
         .post(pay_url)
         .form(&[("card_number", card)])
@@ -576,7 +576,7 @@ async fn pay_invoice(pay_url: &str, card: &str) -> StatusCode {
         .status()
 }
 
-async fn invoice_of(app: &TestApp, caller: &Caller, id: &str) -> Value {
+pub(crate) async fn invoice_of(app: &TestApp, caller: &Caller, id: &str) -> Value {
     caller
         .get(app, &format!("/api/v1/tenant/invoices/{id}"))
         .await

@@ -291,13 +291,14 @@ const MONTHS: &[&str] = &[
     "December",
 ];
 
-/// `7 December 2026` and `7 December 2026, 11:53` become `[date]`.
+/// `7 December 2026` and `7 December 2026, 11:53` become `[date]`, also right after a tag
+/// (`<td>7 December 2026</td>`), so a snapshot taken on one day holds on the next.
 fn redact_dates(text: &str) -> String {
     let words: Vec<&str> = text.split(' ').collect();
     let mut out: Vec<String> = Vec::new();
     let mut i = 0;
     while i < words.len() {
-        let day = words[i];
+        let (tag, day) = words[i].split_at(words[i].rfind('>').map_or(0, |at| at + 1));
         let dated = i + 2 < words.len()
             && !day.is_empty()
             && day.len() <= 2
@@ -314,9 +315,9 @@ fn redact_dates(text: &str) -> String {
                 tail = words[i][5..].to_string();
                 i += 1;
             }
-            out.push(format!("[date]{tail}"));
+            out.push(format!("{tag}[date]{tail}"));
         } else {
-            out.push(day.to_string());
+            out.push(words[i].to_string());
             i += 1;
         }
     }

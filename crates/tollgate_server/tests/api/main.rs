@@ -7,6 +7,7 @@ mod api_keys;
 mod chaos;
 mod connect;
 mod contract;
+mod contracts;
 mod credits;
 mod faults;
 mod http;

@@ -260,8 +260,9 @@ async fn every_tenant_scoped_route_answers_each_caller_as_its_scope_allows() {
             )
             .await;
         let customer = customer["id"].as_str().expect("customer").to_string();
+        let invoice_customer = customer.clone();
         let invoice_body = move || {
-            json!({ "customer_id": customer, "currency": "usd",
+            json!({ "customer_id": invoice_customer, "currency": "usd",
                     "lines": [{ "description": "Support", "unit_amount": 10_000, "quantity": 1 }] })
         };
         let mut drafts = Vec::new();
@@ -272,6 +273,15 @@ async fn every_tenant_scoped_route_answers_each_caller_as_its_scope_allows() {
             drafts.push(invoice["id"].as_str().expect("invoice").to_string());
         }
         let [to_read, to_send, to_void] = <[String; 3]>::try_from(drafts).expect("three drafts");
+        let contract_customer = customer.clone();
+        let contract_body = move || {
+            json!({ "customer_id": contract_customer, "description": "Managed seats",
+                    "unit_amount": 5_000, "interval": "month", "quantity": 2 })
+        };
+        let contract = admin_a
+            .post(&app, "/api/v1/tenant/contracts", contract_body())
+            .await;
+        let contract = contract["id"].as_str().expect("contract").to_string();
         let to_send_id = to_send.clone();
 
         let callers = [
@@ -476,6 +486,51 @@ async fn every_tenant_scoped_route_answers_each_caller_as_its_scope_allows() {
                 "/api/v1/tenant/refunds".into(),
                 Some(Box::new(move || json!({ "invoice_id": to_send_id }))),
                 a_only(409, 409),
+            ),
+            (
+                "GET",
+                "/api/v1/tenant/contracts",
+                "/api/v1/tenant/contracts".into(),
+                None,
+                tenant_admins(200),
+            ),
+            // As for invoices: A's customer is nobody B knows.
+            (
+                "POST",
+                "/api/v1/tenant/contracts",
+                "/api/v1/tenant/contracts".into(),
+                Some(Box::new(contract_body)),
+                [
+                    Status(401),
+                    Status(403),
+                    Status(400),
+                    Status(403),
+                    Status(403),
+                    Status(201),
+                    Status(201),
+                ],
+            ),
+            (
+                "GET",
+                "/api/v1/tenant/contracts/{id}",
+                format!("/api/v1/tenant/contracts/{contract}"),
+                None,
+                a_only(200, 200),
+            ),
+            (
+                "PATCH",
+                "/api/v1/tenant/contracts/{id}",
+                format!("/api/v1/tenant/contracts/{contract}"),
+                Some(Box::new(|| json!({ "quantity": 3 }))),
+                a_only(200, 200),
+            ),
+            // Canceled now by A; a canceled contract cannot be canceled again.
+            (
+                "POST",
+                "/api/v1/tenant/contracts/{id}/cancel",
+                format!("/api/v1/tenant/contracts/{contract}/cancel"),
+                Some(Box::new(|| json!({ "at_period_end": false }))),
+                a_only(200, 409),
             ),
             (
                 "GET",
